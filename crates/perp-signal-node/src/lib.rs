@@ -1,0 +1,5 @@
+//! napi-rs binding of perp-signal-core. Type conversion only: logic belongs in the core.
+#![deny(clippy::unwrap_used)]
+
+pub mod error;
+pub mod varint;

@@ -1,0 +1,16 @@
+import { nativeCall } from './errors';
+import { native } from './native';
+
+/** Encodes unsigned integers (0..2^64-1) as concatenated LEB128 varints. */
+export function encodeUvarints(values: readonly (bigint | number)[]): Buffer {
+  const big = values.map((v) => BigInt(v));
+  return nativeCall(() => native.encodeUvarints(big));
+}
+
+/**
+ * Decodes every varint in `buf`; throws a PerpSignalError with `code` `E_TRUNCATED`,
+ * `E_VARINT_TOO_LONG` or `E_VARINT_OVERFLOW` on hostile input.
+ */
+export function decodeUvarints(buf: Uint8Array): bigint[] {
+  return nativeCall(() => native.decodeUvarints(buf));
+}
