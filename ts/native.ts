@@ -6,24 +6,18 @@ import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { localBinaryFile, platformTriple, prebuiltPackage } from './platform';
 
-/** The raw binding, as the Rust crate exports it. Only `ts/` modules use this directly. */
-export interface NativeBinding {
-  encodeUvarints(values: bigint[]): Buffer;
-  decodeUvarints(buf: Uint8Array): bigint[];
-}
-
 // The addon's path is only known at run time, so this is the one dynamic require in the library.
 /* eslint-disable @typescript-eslint/no-require-imports */
-function load(): NativeBinding {
+function load(): unknown {
   const triple = platformTriple();
   const local = path.join(__dirname, '..', localBinaryFile(triple));
   const tried: string[] = [];
   if (fs.existsSync(local)) {
-    return require(local) as NativeBinding;
+    return require(local) as unknown;
   }
   tried.push(local);
   try {
-    return require(prebuiltPackage(triple)) as NativeBinding;
+    return require(prebuiltPackage(triple)) as unknown;
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code !== 'MODULE_NOT_FOUND') throw e;
@@ -40,4 +34,13 @@ function load(): NativeBinding {
 
 /* eslint-enable @typescript-eslint/no-require-imports */
 
-export const native: NativeBinding = load();
+/**
+ * The raw addon. Each `ts/` module that wraps a part of it declares the slice it uses as an
+ * interface (e.g. `VarintBinding` in varint.ts) and reads it through `binding<T>()`, so the types of
+ * the binding live next to the code that calls it.
+ */
+const addon = load();
+
+export function binding<T>(): T {
+  return addon as T;
+}

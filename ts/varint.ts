@@ -1,5 +1,13 @@
 import { nativeCall } from './errors';
-import { native } from './native';
+import { binding } from './native';
+
+/** The part of the addon this module wraps (crates/perp-signal-node/src/varint.rs). */
+export interface VarintBinding {
+  encodeUvarints(values: bigint[]): Buffer;
+  decodeUvarints(buf: Uint8Array): bigint[];
+}
+
+const native = binding<VarintBinding>();
 
 /** Encodes unsigned integers (0..2^64-1) as concatenated LEB128 varints. */
 export function encodeUvarints(values: readonly (bigint | number)[]): Buffer {
