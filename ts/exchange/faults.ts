@@ -21,6 +21,8 @@ export interface FaultOptions {
   garbageEvery?: number;
   /** Make every Nth trade id of each symbol go missing (an id jump the client must report). */
   skipEvery?: number;
+  /** Never answer client pings (the client's pong deadline must catch it). */
+  ignorePings?: boolean;
 }
 
 export class Faults {
@@ -28,6 +30,7 @@ export class Faults {
   stallAfter?: number;
   garbageEvery?: number;
   skipEvery?: number;
+  ignorePings?: boolean;
   /** Upgrades are refused with 503 until this time (ms since epoch). */
   refuseUntil = 0;
   /** Upgrades refused with 503 while > 0 (each refusal counts one down). */

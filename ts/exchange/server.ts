@@ -24,7 +24,7 @@ export interface ExchangeOptions {
   symbols?: (string | SymbolSpec)[];
   /** Generated trades per second per symbol (default 10; 0 = none unless published by hand). */
   rate?: number;
-  /** Replay this capture instead of generating (`<ns> <frame>` lines, .gz by name). */
+  /** Replay this capture instead of generating (`<ns> <frame>` lines, .gz by name); it starts when the first WebSocket client connects. */
   replay?: string;
   /** Replay speed: 1 = recorded pace, 10 = ten times faster, 0 = as fast as possible (default 1). */
   speed?: number;
@@ -69,14 +69,14 @@ export interface ExchangeAddress {
   port: number;
 }
 
-export declare interface LocalExchange {
-  /** Every trade published, in order, as the payload object. */
-  on(event: 'trade', fn: (t: TradePayload) => void): this;
-  on(event: 'replayEnd', fn: () => void): this;
-  on(event: 'connection', fn: (path: string) => void): this;
+/** Events of LocalExchange: every published trade in order, the end of a replay, each new connection. */
+export interface ExchangeEvents {
+  trade: [t: TradePayload];
+  replayEnd: [];
+  connection: [path: string];
 }
 
-export class LocalExchange extends EventEmitter {
+export class LocalExchange extends EventEmitter<ExchangeEvents> {
   readonly faults: Faults;
   private readonly specs = new Map<string, SymbolSpec>();
   private readonly walks = new Map<string, SymbolWalk>();
@@ -89,6 +89,7 @@ export class LocalExchange extends EventEmitter {
   private timers: NodeJS.Timeout[] = [];
   private replayFrames?: ReplayFrame[];
   private replayPos = 0;
+  private replayStarted = false;
   private weight = { minute: 0, used: 0 };
   private stopped = false;
   /** Connections accepted since start. */
@@ -120,7 +121,8 @@ export class LocalExchange extends EventEmitter {
       this.walks.set(spec.symbol, new SymbolWalk(spec, this.random, this.opts.firstId));
     }
     const server = http.createServer((req, res) => this.onHttp(req, res));
-    const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+    // autoPong off: pongs are answered by hand so the ignorePings fault can withhold them.
+    const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, autoPong: false });
     server.on('upgrade', (req, socket, head) => this.onUpgrade(wss, req, socket, head));
     this.server = server;
     this.wss = wss;
@@ -132,8 +134,7 @@ export class LocalExchange extends EventEmitter {
     });
     const port = (server.address() as AddressInfo).port;
     this.startPings();
-    if (this.replayFrames) this.startReplay();
-    else this.startGenerator();
+    if (!this.replayFrames) this.startGenerator();
     this.logger.info('local exchange listening', { port });
     return { wsUrl: `ws://127.0.0.1:${port}/public`, restUrl: `http://127.0.0.1:${port}`, port };
   }
@@ -310,8 +311,16 @@ export class LocalExchange extends EventEmitter {
       const client: Client = { ws, ...route, sent: 0, stalled: false, lastPong: Date.now(), incoming: [] };
       this.clients.add(client);
       this.connectionsAccepted += 1;
+      // A replay starts with its first listener, so nobody misses its beginning.
+      if (this.replayFrames && !this.replayStarted) {
+        this.replayStarted = true;
+        setImmediate(() => this.startReplay());
+      }
       this.emit('connection', url.pathname);
       ws.on('pong', () => (client.lastPong = Date.now()));
+      ws.on('ping', (data) => {
+        if (!this.faults.ignorePings) ws.pong(data);
+      });
       ws.on('message', (data, isBinary) => this.onClientMessage(client, data.toString(), isBinary));
       ws.on('close', () => this.clients.delete(client));
       ws.on('error', () => this.clients.delete(client));

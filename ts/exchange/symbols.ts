@@ -26,7 +26,7 @@ export const DEFAULT_SYMBOLS: SymbolSpec[] = [
   { symbol: '1000SATSUSDT', baseAsset: '1000SATS', tickSize: '0.0000001', stepSize: '1', pricePrecision: 7, quantityPrecision: 0, startPrice: '0.0003401', typicalSteps: 200_000 },
 ];
 
-/** Listed but not tradable: lets tests and users see the start-up checks refuse them. */
+/** Listed symbols our start-up checks refuse (settling, a quarterly, a USDC-quoted perpetual). */
 export const NON_TRADING_SYMBOLS: SymbolSpec[] = [
   { symbol: 'FTTUSDT', baseAsset: 'FTT', tickSize: '0.0010', stepSize: '0.1', pricePrecision: 4, quantityPrecision: 1, startPrice: '1.0000', typicalSteps: 100, status: 'SETTLING' },
   { symbol: 'BTCUSDT_260327', baseAsset: 'BTC', tickSize: '0.10', stepSize: '0.001', pricePrecision: 1, quantityPrecision: 3, startPrice: '62000.0', typicalSteps: 20, contractType: 'CURRENT_QUARTER' },

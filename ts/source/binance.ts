@@ -131,18 +131,18 @@ interface Slot {
   rotateTimer?: NodeJS.Timeout;
 }
 
-export declare interface BinanceSource {
-  on(event: 'trade', fn: (t: Trade) => void): this;
-  on(event: 'gap', fn: (g: GapEvent) => void): this;
-  on(event: 'reconnect', fn: (r: ReconnectEvent) => void): this;
-  on(event: 'rotate', fn: (r: { connection: number }) => void): this;
-  on(event: 'backfill', fn: (b: BackfillEvent) => void): this;
-  on(event: 'warning', fn: (w: SourceWarning) => void): this;
-  /** Each accepted trade's raw text frame and receive time (for `record`). */
-  on(event: 'frame', fn: (text: string, recvWallNs: bigint) => void): this;
+/** Events of BinanceSource; 'frame' carries each accepted trade's raw text frame (for `record`). */
+export interface SourceEvents {
+  trade: [t: Trade];
+  gap: [g: GapEvent];
+  reconnect: [r: ReconnectEvent];
+  rotate: [r: { connection: number }];
+  backfill: [b: BackfillEvent];
+  warning: [w: SourceWarning];
+  frame: [text: string, recvWallNs: bigint];
 }
 
-export class BinanceSource extends EventEmitter {
+export class BinanceSource extends EventEmitter<SourceEvents> {
   private readonly opts: SourceOptions;
   private readonly logger: Logger;
   private readonly badLog: RateLimitedLog;
@@ -282,9 +282,12 @@ export class BinanceSource extends EventEmitter {
     while (this.running) {
       const conn = new StreamConnection(slot.url, this.connectionOptions());
       this.wire(slot, conn);
+      // Current before the handshake ends: frames can arrive in the same tick as 'open'.
+      slot.conn = conn;
       try {
         await conn.open();
       } catch (e) {
+        slot.conn = undefined;
         await conn.close();
         const delayMs = slot.backoff.next();
         this.counters.reconnects += 1;
@@ -295,10 +298,10 @@ export class BinanceSource extends EventEmitter {
         continue;
       }
       if (!this.running) {
+        slot.conn = undefined;
         await conn.close();
         return;
       }
-      slot.conn = conn;
       this.logger.info('stream connected', { connection: slot.index, url: slot.url, streams: slot.symbols.length });
       this.later(slot, this.opts.healthyMs ?? 60_000, () => {
         if (slot.conn === conn) slot.backoff.reset();

@@ -18,13 +18,13 @@ export interface ConnectionOptions {
   openTimeoutMs: number;
 }
 
-export declare interface StreamConnection {
-  on(event: 'text', fn: (text: string, wall: bigint, mono: bigint) => void): this;
-  on(event: 'binary', fn: (size: number) => void): this;
-  on(event: 'down', fn: (reason: string) => void): this;
+export interface ConnectionEvents {
+  text: [text: string, wall: bigint, mono: bigint];
+  binary: [size: number];
+  down: [reason: string];
 }
 
-export class StreamConnection extends EventEmitter {
+export class StreamConnection extends EventEmitter<ConnectionEvents> {
   private ws?: WebSocket;
   private timers: NodeJS.Timeout[] = [];
   private lastMessageAt = Date.now();

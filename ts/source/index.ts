@@ -1,6 +1,6 @@
 /** The Binance USD-M trade source: live streams, REST reference data, reconnects, gap detection. */
 export { BinanceSource } from './binance';
-export type { SourceOptions, SourceStats, SymbolStats, ReconnectEvent, SourceWarning, BackfillEvent } from './binance';
+export type { SourceOptions, SourceStats, SymbolStats, ReconnectEvent, SourceWarning, BackfillEvent, SourceEvents } from './binance';
 export { resolveEndpoints, endpointOptions, DEFAULT_WS_URL, DEFAULT_REST_URL } from './endpoints';
 export type { Endpoints } from './endpoints';
 export { RestClient } from './rest';
