@@ -9,6 +9,8 @@ export {
   BinanceSource,
   resolveEndpoints,
   endpointOptions,
+  apiKeyOption,
+  resolveApiKey,
   DEFAULT_WS_URL,
   DEFAULT_REST_URL,
   symbolFromAsset,

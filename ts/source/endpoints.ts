@@ -38,3 +38,18 @@ export function resolveEndpoints(
 function trimSlash(u: string): string {
   return u.replace(/\/+$/, '');
 }
+
+/** `--api-key` (env PERP_SIGNAL_API_KEY): enables gap backfill from /fapi/v1/historicalTrades. */
+export const apiKeyOption = {
+  'api-key': {
+    type: 'string',
+    describe: 'Binance API key (env PERP_SIGNAL_API_KEY) for filling gaps from historicalTrades; without it gaps are reported, not filled',
+  },
+} satisfies Record<string, Options>;
+
+export function resolveApiKey(
+  argv: { apiKey?: string; 'api-key'?: string } = {},
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  return [argv.apiKey, argv['api-key'], env.PERP_SIGNAL_API_KEY].find((v) => v !== undefined && v !== '');
+}

@@ -70,11 +70,17 @@ export function parseFrame(text: string, recvWallNs: bigint, recvMonoNs: bigint)
   };
 }
 
-const monoBase = process.hrtime.bigint();
-const wallBase = BigInt(Date.now()) * 1_000_000n;
+let monoBase = process.hrtime.bigint();
+let wallBase = BigInt(Date.now()) * 1_000_000n;
+/** Re-read the wall clock this often so weeks of monotonic drift (NTP slewing) cannot pile up. */
+const REANCHOR_NS = 60_000_000_000n;
 
 /** Receive timestamps: monotonic ns, and wall ns derived from it (ns resolution, one clock read). */
 export function receiveTimes(): { wall: bigint; mono: bigint } {
   const mono = process.hrtime.bigint();
+  if (mono - monoBase > REANCHOR_NS) {
+    monoBase = mono;
+    wallBase = BigInt(Date.now()) * 1_000_000n;
+  }
   return { wall: wallBase + (mono - monoBase), mono };
 }

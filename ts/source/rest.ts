@@ -71,7 +71,7 @@ export class RestClient {
   /** Trades from `fromId` on, oldest first; needs the API key. */
   historicalTrades(symbol: string, fromId: number, limit = 1000): Promise<RestTrade[]> {
     if (!this.opts.apiKey) {
-      throw new PerpSignalError('E_NO_API_KEY', 'historicalTrades needs an API key (--api-key or PERP_SIGNAL_API_KEY)');
+      throw new PerpSignalError('E_NO_API_KEY', 'historicalTrades needs an API key (--api-key or env PERP_SIGNAL_API_KEY)');
     }
     return this.get<RestTrade[]>('/fapi/v1/historicalTrades', { symbol, limit: String(limit), fromId: String(fromId) });
   }
