@@ -128,7 +128,7 @@ describe('local exchange WebSocket', () => {
   });
 
   it('pings clients and drops the ones that do not answer', async () => {
-    const { ex, addr } = await h.exchange({ symbols: ['BTCUSDT'], rate: 0, pingIntervalMs: 50, pongTimeoutMs: 250 });
+    const { ex, addr } = await h.exchange({ symbols: ['BTCUSDT'], rate: 0, pingIntervalMs: 50, pongTimeoutMs: 400 });
     const url = `${addr.wsUrl}/stream?streams=btcusdt@trade`;
     const good = await open(url);
     const mute = await open(url, { autoPong: false });

@@ -1,7 +1,7 @@
 /** BinanceSource against the local exchange, over real sockets on 127.0.0.1. */
 import * as zlib from 'node:zlib';
 import * as fs from 'node:fs';
-import { BinanceSource, PerpSignalError, resolveEndpoints, DEFAULT_REST_URL, DEFAULT_WS_URL } from '../ts/index';
+import { BinanceSource, PerpSignalError, resolveApiKey, resolveEndpoints, DEFAULT_REST_URL, DEFAULT_WS_URL } from '../ts/index';
 import { meanDecimal } from '../ts/source/decimal';
 import { Harness, expectHolesAnnounced, fixtureFile, waitFor } from './source.helpers';
 
@@ -187,7 +187,9 @@ describe('BinanceSource over the local exchange', () => {
 
   it('survives garbage frames, counts them and keeps delivering', async () => {
     const { ex, addr } = await h.exchange({ symbols: ['BTCUSDT'], rate: 200, tickMs: 5, faults: { garbageEvery: 7 } });
-    const rec = h.source(addr);
+    const warns: string[] = [];
+    const logger = { debug: () => {}, info: () => {}, error: () => {}, warn: (msg: string) => warns.push(msg) };
+    const rec = h.source(addr, { logger });
     await rec.source.start();
     await waitFor(() => rec.trades.length > 30, 5000, 'trades');
     ex.sendGarbage();
@@ -199,6 +201,25 @@ describe('BinanceSource over the local exchange', () => {
     expect(s.errorFrames).toBeGreaterThanOrEqual(1);
     expect(s.reconnects).toBe(0);
     expect(rec.gaps).toEqual([]);
+    // Logged, but rate-limited: at most 5 per kind per 10 s however many arrive.
+    const malformedLogs = warns.filter((w) => w.startsWith('malformed frame')).length;
+    expect(malformedLogs).toBeGreaterThan(0);
+    expect(malformedLogs).toBeLessThanOrEqual(5);
+    expect(s.malformed).toBeGreaterThan(malformedLogs);
+  });
+
+  it('can be stopped and started again, resuming without a duplicate', async () => {
+    const { addr } = await h.exchange({ symbols: ['BTCUSDT'], rate: 200, tickMs: 5 });
+    const rec = h.source(addr);
+    await rec.source.start();
+    await waitFor(() => rec.trades.length > 10, 5000, 'trades');
+    await rec.source.stop();
+    expect(rec.source.stats().connections).toBe(0);
+    const n = rec.trades.length;
+    await rec.source.start();
+    await waitFor(() => rec.trades.length > n + 10, 5000, 'trades after restart');
+    expect(rec.source.stats().connections).toBe(1);
+    expectHolesAnnounced(rec);
   });
 
   it('spreads streams over several connections', async () => {
@@ -286,6 +307,9 @@ describe('resolveEndpoints', () => {
       wsUrl: 'ws://127.0.0.1:9/public',
       restUrl: 'http://127.0.0.1:9',
     });
+    expect(resolveApiKey({}, {})).toBeUndefined();
+    expect(resolveApiKey({}, { PERP_SIGNAL_API_KEY: 'env-key' })).toBe('env-key');
+    expect(resolveApiKey({ 'api-key': 'flag-key' }, { PERP_SIGNAL_API_KEY: 'env-key' })).toBe('flag-key');
   });
 });
 

@@ -248,6 +248,7 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
       slot.conn = slot.candidate = undefined;
     }
     await Promise.all(closing);
+    this.slots.length = 0;
   }
 
   stats(): SourceStats {
