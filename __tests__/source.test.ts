@@ -3,6 +3,7 @@ import * as zlib from 'node:zlib';
 import * as fs from 'node:fs';
 import { BinanceSource, PerpSignalError, resolveApiKey, resolveEndpoints, DEFAULT_REST_URL, DEFAULT_WS_URL } from '../ts/index';
 import { meanDecimal } from '../ts/source/decimal';
+import { Backoff } from '../ts/source';
 import { Harness, expectHolesAnnounced, fixtureFile, waitFor } from './source.helpers';
 
 const h = new Harness();
@@ -291,8 +292,33 @@ describe('BinanceSource start-up checks', () => {
     expect(ex.faults.restFailures).toBe(97);
   });
 
-  it('rejects an empty symbol list', () => {
+  it('rejects an empty symbol list and URLs of the wrong kind', () => {
     expect(() => new BinanceSource({ symbols: [] })).toThrow(expect.objectContaining({ code: 'E_NO_SYMBOLS' }));
+    expect(() => new BinanceSource({ symbols: ['BTCUSDT'], wsUrl: 'https://fstream.binance.com' })).toThrow(
+      expect.objectContaining({ code: 'E_BAD_URL', message: expect.stringMatching(/wsUrl .* is not a ws: or wss: URL/) }),
+    );
+    expect(() => new BinanceSource({ symbols: ['BTCUSDT'], restUrl: 'fapi.binance.com' })).toThrow(
+      expect.objectContaining({ code: 'E_BAD_URL' }),
+    );
+  });
+});
+
+describe('Backoff', () => {
+  it('grows exponentially with jitter, stays under its cap, and resets', () => {
+    let r = 0;
+    const b = new Backoff({ baseMs: 100, maxMs: 1000, random: () => r });
+    expect([b.next(), b.next(), b.next(), b.next(), b.next()]).toEqual([50, 100, 200, 400, 500]);
+    r = 0.999999;
+    expect(b.next()).toBe(1000);
+    expect(b.attempts).toBe(6);
+    b.reset();
+    expect(b.next()).toBe(100);
+    const rnd = new Backoff({ baseMs: 100, maxMs: 1000 });
+    for (let i = 0; i < 100; i++) {
+      const d = rnd.next();
+      expect(d).toBeGreaterThanOrEqual(50);
+      expect(d).toBeLessThanOrEqual(1000);
+    }
   });
 });
 

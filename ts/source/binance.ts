@@ -171,6 +171,8 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
     if (!Array.isArray(opts.symbols) || opts.symbols.length === 0) {
       throw new PerpSignalError('E_NO_SYMBOLS', 'name at least one symbol, e.g. BTCUSDT');
     }
+    checkUrl('wsUrl', opts.wsUrl, ['ws:', 'wss:'], 'wss://fstream.binance.com/public');
+    checkUrl('restUrl', opts.restUrl, ['http:', 'https:'], 'https://fapi.binance.com');
     this.opts = { ...opts };
     this.symbols = [...new Set(opts.symbols.map((s) => s.trim().toUpperCase()))];
     this.logger = opts.logger ?? noopLogger;
@@ -570,5 +572,18 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
   private warn(w: SourceWarning): void {
     this.logger.warn(w.message, { code: w.code, symbol: w.symbol });
     this.emit('warning', w);
+  }
+}
+
+function checkUrl(name: string, value: string | undefined, protocols: string[], example: string): void {
+  if (value === undefined) return;
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (!url || !protocols.includes(url.protocol)) {
+    throw new PerpSignalError('E_BAD_URL', `${name} ${JSON.stringify(value)} is not a ${protocols.join(' or ')} URL (e.g. ${example})`);
   }
 }
