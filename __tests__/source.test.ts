@@ -171,6 +171,21 @@ describe('BinanceSource over the local exchange', () => {
     }
   });
 
+  it('rotates away from a stalled connection: the hole becomes a reconnect gap, then ids continue', async () => {
+    const { ex, addr } = await h.exchange({ symbols: ['BTCUSDT'], rate: 300, tickMs: 5 });
+    const rec = h.source(addr, { watchdogMs: 0, rotationMs: 400, rotationOverlapMs: 300 });
+    await rec.source.start();
+    await waitFor(() => rec.trades.length > 10, 5000, 'first trades');
+    ex.stallClients(); // only the current connection: the rotation's new one is healthy
+    await waitFor(() => rec.rotations >= 1, 5000, 'the rotation');
+    const n = rec.trades.length;
+    await waitFor(() => rec.trades.length > n + 30, 5000, 'trades after the rotation');
+    expect(rec.reconnectReasons).toEqual([]);
+    expect(rec.gaps.length).toBe(1);
+    expect(rec.gaps[0].reason).toBe('reconnect');
+    expect(expectHolesAnnounced(rec).holes).toBe(1);
+  });
+
   it('reports an id jump inside a connection as a gap', async () => {
     const { ex, addr } = await h.exchange({ symbols: ['BTCUSDT'], rate: 0 });
     const rec = h.source(addr);
