@@ -186,6 +186,21 @@ describe('BinanceSource over the local exchange', () => {
     expect(expectHolesAnnounced(rec).holes).toBe(1);
   });
 
+  it("survives the exchange's connection lifetime cut: rotation first means no gap", async () => {
+    const { addr } = await h.exchange({ symbols: ['BTCUSDT'], rate: 300, tickMs: 5, maxConnectionMs: 500 });
+    const rotating = h.source(addr, { rotationMs: 250 });
+    const plain = h.source(addr);
+    await Promise.all([rotating.source.start(), plain.source.start()]);
+    await waitFor(() => plain.reconnectReasons.length >= 2 && rotating.rotations >= 4, 8000, 'cuts and rotations');
+    // Without rotation each cut is a reconnect with a reported hole; with it nothing is lost.
+    expect(plain.reconnectReasons[0]).toMatch(/code 1001/);
+    expect(expectHolesAnnounced(plain).holes).toBe(plain.gaps.length);
+    expect(rotating.gaps).toEqual([]);
+    expect(rotating.reconnectReasons).toEqual([]);
+    const ids = rotating.ids();
+    for (let i = 1; i < ids.length; i++) if (ids[i] !== ids[i - 1] + 1) throw new Error(`${ids[i - 1]} then ${ids[i]}`);
+  });
+
   it('reports an id jump inside a connection as a gap', async () => {
     const { ex, addr } = await h.exchange({ symbols: ['BTCUSDT'], rate: 0 });
     const rec = h.source(addr);

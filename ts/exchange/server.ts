@@ -36,6 +36,8 @@ export interface ExchangeOptions {
   pingIntervalMs?: number;
   /** Drops a connection that has not answered a ping for this long, ms (default 600 000). */
   pongTimeoutMs?: number;
+  /** Connections are closed after this long, ms, as Binance does at 24 h (default 24 h). */
+  maxConnectionMs?: number;
   /** Incoming messages allowed per second per connection before it is dropped (default 10). */
   maxIncomingPerSec?: number;
   /** Trades kept per symbol for /fapi/v1/trades and historicalTrades (default 10 000). */
@@ -322,7 +324,12 @@ export class LocalExchange extends EventEmitter<ExchangeEvents> {
         if (!this.faults.ignorePings) ws.pong(data);
       });
       ws.on('message', (data, isBinary) => this.onClientMessage(client, data.toString(), isBinary));
-      ws.on('close', () => this.clients.delete(client));
+      const lifetime = setTimeout(() => ws.close(1001, 'connection lifetime exceeded'), this.opts.maxConnectionMs ?? 24 * 3600_000);
+      lifetime.unref();
+      ws.on('close', () => {
+        clearTimeout(lifetime);
+        this.clients.delete(client);
+      });
       ws.on('error', () => this.clients.delete(client));
     });
   }
