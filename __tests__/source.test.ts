@@ -191,7 +191,9 @@ describe('BinanceSource over the local exchange', () => {
     const rotating = h.source(addr, { rotationMs: 250 });
     const plain = h.source(addr);
     await Promise.all([rotating.source.start(), plain.source.start()]);
-    await waitFor(() => plain.reconnectReasons.length >= 2 && rotating.rotations >= 4, 8000, 'cuts and rotations');
+    await waitFor(() => plain.reconnectReasons.length >= 2 && rotating.rotations >= 4, 8000, 'cuts and rotations').catch((e) => {
+      throw new Error(`${e.message}: ${JSON.stringify({ p: plain.reconnectReasons, r: rotating.rotations, rr: rotating.reconnectReasons, s: rotating.source.stats() })}`);
+    });
     // Without rotation each cut is a reconnect with a reported hole; with it nothing is lost.
     expect(plain.reconnectReasons[0]).toMatch(/code 1001/);
     expect(expectHolesAnnounced(plain).holes).toBe(plain.gaps.length);

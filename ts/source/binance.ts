@@ -337,6 +337,11 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
       this.promote(slot);
       return;
     }
+    if (slot.candidate) {
+      // The rotation's connection has not delivered yet: drop it and reconnect the usual way.
+      void slot.candidate.close();
+      slot.candidate = undefined;
+    }
     slot.conn = undefined;
     if (slot.rotateTimer) clearTimeout(slot.rotateTimer);
     for (const s of slot.symbols) this.sym(s).window = true;
@@ -376,6 +381,7 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
       if (this.running) this.scheduleRotation(slot, slot.backoff.next());
       return;
     }
+    if (slot.conn === cand) return; // it overlapped within the handshake's tick and is already promoted
     if (!this.running || slot.candidate !== cand) {
       await cand.close();
       return;
