@@ -178,7 +178,9 @@ describe(`prebuilt distribution (${host})`, () => {
     // The release workflow downloads one binary per target; here only the host's can be built, so
     // the others are stand-in files that are never packed nor installed (the test checks that).
     for (const dir of npmDirs) {
-      const dest = path.join(artifacts, localBinaryFile(dir));
+      // Laid out as actions/download-artifact leaves the release workflow's per-target uploads.
+      const dest = path.join(artifacts, `bindings-${dir}`, localBinaryFile(dir));
+      fs.mkdirSync(path.dirname(dest), { recursive: true });
       if (dir === host) fs.copyFileSync(hostBinary, dest);
       else fs.writeFileSync(dest, `stand-in for ${dir}: not a binary\n`);
     }
