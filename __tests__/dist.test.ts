@@ -154,6 +154,8 @@ describe(`prebuilt distribution (${host})`, () => {
       npm_config_fund: 'false',
       npm_config_update_notifier: 'false',
       npm_config_fetch_retries: '0',
+      // A CI proxy (HTTP_PROXY) must not sit between npm and the registry on 127.0.0.1.
+      npm_config_noproxy: '127.0.0.1,localhost',
       NO_UPDATE_NOTIFIER: '1',
     });
 
