@@ -8,6 +8,7 @@
  * encode and decode, and run its CLI.
  */
 import { spawn } from 'node:child_process';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -286,6 +287,10 @@ describe(`prebuilt distribution (${host})`, () => {
       `/-/tarballs/${hostPackage}-${rootPkg.version}.tgz`,
     ]);
     expect(fs.existsSync(path.join(modules, 'perp-signal-native', localBinaryFile(host)))).toBe(false);
+    // ...and what it installed is byte for byte the tarball packed above.
+    const lock = readJson(path.join(app, 'package-lock.json')).packages as Record<string, { integrity?: string }>;
+    const sha512 = crypto.createHash('sha512').update(fs.readFileSync(platformTarball.file)).digest('base64');
+    expect(lock[`node_modules/${hostPackage}`]?.integrity).toBe(`sha512-${sha512}`);
   });
 
   it("require('perp-signal-native') loads the prebuilt binary and encodes and decodes", async () => {
