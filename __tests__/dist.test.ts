@@ -2,8 +2,9 @@
  * The prebuilt-binary path, end to end, as a user meets it: the release steps (`napi artifacts`,
  * `napi pre-publish`, `npm pack`) run on a staged copy of the package with this machine's release
  * build as the host's binary; then an empty project installs the packed main package with cargo
- * off PATH, from a registry on 127.0.0.1 that holds only the packed platform package and the
- * runtime dependencies (taken from this checkout's node_modules), so nothing can come from the
+ * off PATH, from a registry on 127.0.0.1 that holds only the packed platform package (plus the
+ * other platforms' manifests) and the runtime dependencies (taken from this checkout's
+ * node_modules), so nothing can come from the
  * network and nothing can be compiled. The installed package must load the prebuilt binary,
  * encode and decode, and run its CLI.
  */
@@ -18,7 +19,7 @@ import { LocalRegistry, type Manifest } from './support/local-registry';
 const repoRoot = path.resolve(__dirname, '..');
 const host = platformTriple();
 const hostPackage = prebuiltPackage(host);
-const rootPkg = readJson(path.join(repoRoot, 'package.json')) as Manifest & { napi: { binaryName: string } };
+const rootPkg = readJson(path.join(repoRoot, 'package.json')) as Manifest;
 
 interface Run {
   status: number | null;
