@@ -1,7 +1,7 @@
 /** perp-signal-native: the one public entry of the library. */
 export { encodeUvarints, decodeUvarints } from './varint';
 export { PerpSignalError } from './errors';
-export { platformTriple } from './platform';
+export { platformTriple, assertShmSupported } from './platform';
 export type { Trade, GapEvent, SymbolInfo } from './types';
 export type { Logger } from './observe/logger';
 export { noopLogger } from './observe/logger';
