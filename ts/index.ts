@@ -2,3 +2,4 @@
 export { encodeUvarints, decodeUvarints } from './varint';
 export { PerpSignalError } from './errors';
 export { platformTriple } from './platform';
+export * from './codec/index';

@@ -16,6 +16,24 @@ pub fn put_frame(out: &mut Vec<u8>, payload: &[u8]) {
     out.extend_from_slice(payload);
 }
 
+/// Appends a length prefix and whatever `write` appends; on error nothing is appended.
+#[inline]
+pub fn framed<E>(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Result<(), E> {
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    match write(out) {
+        Ok(()) => {
+            let len = (out.len() - at - 4) as u32;
+            out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+            Ok(())
+        }
+        Err(e) => {
+            out.truncate(at);
+            Err(e)
+        }
+    }
+}
+
 /// Iterates the payloads of a framed batch; a truncated or absurd frame ends it with an error.
 pub struct Frames<'a> {
     buf: &'a [u8],

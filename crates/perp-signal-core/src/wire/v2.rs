@@ -320,19 +320,7 @@ impl Encoder {
     /// Appends one length-prefixed trade frame.
     #[inline]
     pub fn encode_framed(&mut self, t: &TradeRef, out: &mut Vec<u8>) -> Result<(), CodecError> {
-        let at = out.len();
-        out.extend_from_slice(&[0; 4]);
-        match self.encode(t, out) {
-            Ok(()) => {
-                let len = (out.len() - at - 4) as u32;
-                out[at..at + 4].copy_from_slice(&len.to_le_bytes());
-                Ok(())
-            }
-            Err(e) => {
-                out.truncate(at);
-                Err(e)
-            }
-        }
+        super::frame::framed(out, |out| self.encode(t, out))
     }
 
     /// Heartbeat frame carrying the server time (ms).
