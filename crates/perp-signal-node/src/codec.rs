@@ -108,6 +108,25 @@ impl<'a> Iterator for Packed<'a> {
     }
 }
 
+fn encode_all(
+    enc: &mut Enc,
+    mut trades: Packed,
+    out: &mut Vec<u8>,
+) -> std::result::Result<(), (usize, CodecError)> {
+    let mut i = 0;
+    for t in trades.by_ref() {
+        t.and_then(|t| enc.encode_framed(&t, out)).map_err(|e| (i, e))?;
+        i += 1;
+    }
+    if trades.pos != trades.text.len() {
+        return Err((
+            i,
+            CodecError::InvalidArg("packed batch has text left over (a field contains ',')".into()),
+        ));
+    }
+    Ok(())
+}
+
 impl Enc {
     fn encode(&mut self, t: &TradeRef, out: &mut Vec<u8>) -> std::result::Result<(), CodecError> {
         match self {
@@ -193,34 +212,17 @@ impl NativeEncoder {
             i: 0,
             pos: 0,
         };
-        let mut trades = trades;
-        let mut i = 0;
-        let mut step = || match trades.next() {
-            Some(t) => t
-                .and_then(|t| self.inner.encode_framed(&t, &mut out))
-                .map(|()| true),
-            None if trades.pos == text.len() => Ok(false),
-            None => Err(CodecError::InvalidArg(
-                "packed batch has text left over (a field contains ',')".into(),
-            )),
-        };
-        loop {
-            match step() {
-                Ok(true) => i += 1,
-                Ok(false) => break,
-                Err(e) => {
-                    drop(step);
-                    self.inner = saved;
-                    return Err(error::throw(
-                        &env,
-                        e.code(),
-                        &format!("trade #{i} of the batch: {e} (nothing of the batch was encoded)"),
-                    ));
-                }
+        match encode_all(&mut self.inner, trades, &mut out) {
+            Ok(()) => Ok(out.into()),
+            Err((i, e)) => {
+                self.inner = saved;
+                Err(error::throw(
+                    &env,
+                    e.code(),
+                    &format!("trade #{i} of the batch: {e} (nothing of the batch was encoded)"),
+                ))
             }
         }
-        drop(step);
-        Ok(out.into())
     }
 
     #[napi]
