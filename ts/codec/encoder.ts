@@ -20,7 +20,10 @@ interface NativeEncoder {
     maker: boolean,
     type: string,
   ): Buffer;
-  /** `nums`: 4 f64 LE per trade (asset, time, tradeId, maker); `text`: `price,qty,type,` each. */
+  /**
+   * `nums`: 7 f64 per trade (asset, time, tradeId, maker, and the lengths of price, qty, type);
+   * `text`: price, qty and type of every trade back to back, Latin-1.
+   */
   encodePacked(nums: Uint8Array, text: Uint8Array): Buffer;
   header(): Buffer;
   snapshot(): Buffer;
@@ -35,6 +38,9 @@ export interface EncoderBinding {
 }
 
 const native = binding<EncoderBinding>();
+
+/** f64 slots per trade of a packed batch (crates/perp-signal-node/src/codec.rs `SLOTS`). */
+const SLOTS = 7;
 
 /**
  * A consumer that starts now: send it `header` first, then pass every later framed batch through
@@ -88,7 +94,7 @@ export class Encoder {
   readonly symbols: readonly string[];
   private readonly native: NativeEncoder;
   private readonly index = new Map<string, number>();
-  private nums = new Float64Array(4 * 1024);
+  private nums = new Float64Array(SLOTS * 1024);
 
   constructor(opts: EncoderOptions) {
     if (opts.wire !== 'v1' && opts.wire !== 'v2') {
@@ -127,19 +133,22 @@ export class Encoder {
    */
   encodeBatch(trades: readonly Trade[]): Buffer {
     const n = trades.length;
-    if (this.nums.length < 4 * n) this.nums = new Float64Array(4 * n);
+    if (this.nums.length < SLOTS * n) this.nums = new Float64Array(SLOTS * n);
     const nums = this.nums;
     let text = '';
     for (let i = 0; i < n; i++) {
       const t = trades[i];
-      const k = 4 * i;
+      const k = SLOTS * i;
       nums[k] = this.assetIndex(t.symbol);
       nums[k + 1] = t.tradeTime;
       nums[k + 2] = t.tradeId;
       nums[k + 3] = t.maker ? 1 : 0;
-      text += t.price + ',' + t.qty + ',' + t.type + ',';
+      nums[k + 4] = t.price.length;
+      nums[k + 5] = t.qty.length;
+      nums[k + 6] = t.type.length;
+      text += t.price + t.qty + t.type;
     }
-    const numBytes = Buffer.from(nums.buffer, nums.byteOffset, 32 * n);
+    const numBytes = Buffer.from(nums.buffer, nums.byteOffset, SLOTS * 8 * n);
     return nativeCall(() => this.native.encodePacked(numBytes, Buffer.from(text, 'latin1')));
   }
 

@@ -52,8 +52,11 @@ fn scale(v: Option<u32>) -> Option<u8> {
     v.map(|s| s.min(255) as u8)
 }
 
-/// Reads the packed batch: `nums` = 4 f64 LE per trade (asset, time, tradeId, maker), `text` =
-/// per trade `price,qty,type,` in ASCII.
+/// f64 slots per trade in a packed batch.
+const SLOTS: usize = 7;
+
+/// Reads the packed batch: `nums` = 7 f64 LE per trade (asset, time, tradeId, maker, and the
+/// byte lengths of price, qty and type), `text` = those strings back to back in Latin-1.
 struct Packed<'a> {
     nums: &'a [u8],
     text: &'a [u8],
@@ -63,36 +66,36 @@ struct Packed<'a> {
 
 impl<'a> Packed<'a> {
     fn f(&self, k: usize) -> f64 {
-        let at = (self.i * 4 + k) * 8;
+        let at = (self.i * SLOTS + k) * 8;
         let mut b = [0u8; 8];
         b.copy_from_slice(&self.nums[at..at + 8]);
         f64::from_le_bytes(b)
     }
-    fn field(&mut self) -> std::result::Result<&'a [u8], CodecError> {
-        let rest = &self.text[self.pos..];
-        let end = rest
-            .iter()
-            .position(|&b| b == b',')
+    fn field(&mut self, len: f64) -> std::result::Result<&'a [u8], CodecError> {
+        let len = uint(len, "packed field length")? as usize;
+        let s = self
+            .text
+            .get(self.pos..self.pos.saturating_add(len))
             .ok_or_else(|| CodecError::InvalidArg("packed batch text ends early".into()))?;
-        self.pos += end + 1;
-        Ok(&rest[..end])
+        self.pos += len;
+        Ok(s)
     }
 }
 
 impl<'a> Iterator for Packed<'a> {
     type Item = std::result::Result<TradeRef<'a>, CodecError>;
     fn next(&mut self) -> Option<Self::Item> {
-        if (self.i + 1) * 32 > self.nums.len() {
+        if (self.i + 1) * SLOTS * 8 > self.nums.len() {
             return None;
         }
         let r = (|| {
-            let asset = self.f(0) as usize;
+            let asset = uint(self.f(0), "asset")? as usize;
             let time = int(self.f(1), "tradeTime")?;
             let trade_id = uint(self.f(2), "tradeId")?;
             let maker = self.f(3) != 0.0;
-            let price = self.field()?;
-            let qty = self.field()?;
-            let kind = self.field()?;
+            let price = self.field(self.f(4))?;
+            let qty = self.field(self.f(5))?;
+            let kind = self.field(self.f(6))?;
             Ok(TradeRef {
                 asset,
                 time,
@@ -121,7 +124,7 @@ fn encode_all(
     if trades.pos != trades.text.len() {
         return Err((
             i,
-            CodecError::InvalidArg("packed batch has text left over (a field contains ',')".into()),
+            CodecError::InvalidArg("packed batch has text left over".into()),
         ));
     }
     Ok(())
@@ -200,7 +203,7 @@ impl NativeEncoder {
     /// is as before the call and the error names the trade's index.
     #[napi]
     pub fn encode_packed(&mut self, env: Env, nums: &[u8], text: &[u8]) -> Result<Buffer> {
-        let n = nums.len() / 32;
+        let n = nums.len() / (SLOTS * 8);
         let mut out = Vec::with_capacity(n * 16);
         let saved = match &self.inner {
             Enc::V1(e) => Enc::V1(e.clone()),
