@@ -45,6 +45,7 @@ pub struct Parsed {
     pub needed: u8,
 }
 
+#[cold]
 fn bad(s: &[u8], why: &str) -> CodecError {
     CodecError::BadDecimal(format!(
         "{:?} is not a plain decimal number ({why}); expected digits with an optional '.' such as \"61800.30\"",
@@ -55,43 +56,61 @@ fn bad(s: &[u8], why: &str) -> CodecError {
 /// Parses an unsigned decimal with at most 19 significant digits and 18 decimals.
 #[inline]
 pub fn parse(s: &[u8]) -> Result<Parsed, CodecError> {
+    // 19 digits cannot overflow a u64, so the hot loop needs no checked arithmetic.
+    if s.len() >= 20 {
+        return parse_long(s);
+    }
     let mut digits: u64 = 0;
-    let mut written: u8 = 0;
-    let mut seen_point = false;
-    let mut n_digits = 0usize;
-    let mut trailing_zeros: u8 = 0;
-    for &b in s {
+    let mut point: Option<usize> = None;
+    for (i, &b) in s.iter().enumerate() {
+        let d = b.wrapping_sub(b'0');
+        if d < 10 {
+            digits = digits * 10 + u64::from(d);
+        } else if b == b'.' && point.is_none() {
+            point = Some(i);
+        } else {
+            return Err(bad(s, "unexpected character"));
+        }
+    }
+    finish(s, digits, point)
+}
+
+#[inline]
+fn finish(s: &[u8], digits: u64, point: Option<usize>) -> Result<Parsed, CodecError> {
+    let n_digits = s.len() - usize::from(point.is_some());
+    if n_digits == 0 {
+        return Err(bad(s, "no digits"));
+    }
+    let written = point.map_or(0, |p| s.len() - p - 1);
+    if written > usize::from(MAX_SCALE) {
+        return Err(bad(s, "more than 18 decimals"));
+    }
+    let frac = &s[s.len() - written..];
+    let zeros = frac.iter().rev().take_while(|&&b| b == b'0').count();
+    Ok(Parsed {
+        digits,
+        written: written as u8,
+        needed: (written - zeros) as u8,
+    })
+}
+
+#[cold]
+fn parse_long(s: &[u8]) -> Result<Parsed, CodecError> {
+    let mut digits: u64 = 0;
+    let mut point: Option<usize> = None;
+    for (i, &b) in s.iter().enumerate() {
         match b {
             b'0'..=b'9' => {
                 digits = digits
                     .checked_mul(10)
                     .and_then(|d| d.checked_add(u64::from(b - b'0')))
                     .ok_or_else(|| bad(s, "too many digits for 64 bits"))?;
-                n_digits += 1;
-                if seen_point {
-                    written = written.saturating_add(1);
-                    if b == b'0' {
-                        trailing_zeros += 1;
-                    } else {
-                        trailing_zeros = 0;
-                    }
-                }
             }
-            b'.' if !seen_point => seen_point = true,
+            b'.' if point.is_none() => point = Some(i),
             _ => return Err(bad(s, "unexpected character")),
         }
     }
-    if n_digits == 0 {
-        return Err(bad(s, "no digits"));
-    }
-    if written > MAX_SCALE {
-        return Err(bad(s, "more than 18 decimals"));
-    }
-    Ok(Parsed {
-        digits,
-        written,
-        needed: written - trailing_zeros,
-    })
+    finish(s, digits, point)
 }
 
 impl Parsed {
@@ -209,6 +228,26 @@ mod tests {
         assert_eq!(to_scaled(b"60000000000", 0).unwrap(), Some(60000000000));
         assert_eq!(to_scaled(b"5.", 0).unwrap(), Some(5));
         assert_eq!(to_scaled(b".5", 1).unwrap(), Some(5));
+    }
+
+    #[test]
+    fn fast_and_checked_paths_agree() {
+        let mut x: u64 = 88172645463325252;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = x % 10u64.pow((x >> 60) as u32 % 17 + 1);
+            let scale = ((x >> 40) % 10) as u8;
+            let text = fixed_string(v, scale);
+            let fast = parse(text.as_bytes()).unwrap();
+            let slow = parse_long(text.as_bytes()).unwrap();
+            assert_eq!(fast, slow, "{text}");
+            assert_eq!(fast.at_scale(scale), Some(v), "{text}");
+        }
+        for junk in [&b"12a4"[..], b"1/2", b"1:2", b"..", b"1.2.", b"12345678.1234567/"] {
+            assert!(parse(junk).is_err(), "{junk:?}");
+        }
     }
 
     #[test]

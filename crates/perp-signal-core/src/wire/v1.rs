@@ -24,6 +24,7 @@ pub struct AssetState {
     pub price: i64,
 }
 
+#[cold]
 fn precision_error(symbol: &str, field: &str, value: &[u8], needed: u8) -> CodecError {
     CodecError::V1Precision(format!(
         "{symbol}: {field} {} needs {needed} decimals but wire v1 carries only {SCALE}; \
@@ -32,20 +33,22 @@ fn precision_error(symbol: &str, field: &str, value: &[u8], needed: u8) -> Codec
     ))
 }
 
+#[inline]
 fn units(symbol: &str, field: &str, value: &[u8]) -> Result<u64, CodecError> {
     let p = decimal::parse(value)?;
     match p.at_scale(SCALE) {
         Some(v) if v <= i64::MAX as u64 => Ok(v),
-        Some(_) => Err(CodecError::Overflow(format!(
-            "{symbol}: {field} {} is too large for wire v1",
-            String::from_utf8_lossy(value)
-        ))),
-        None if p.needed > SCALE => Err(precision_error(symbol, field, value, p.needed)),
-        None => Err(CodecError::Overflow(format!(
-            "{symbol}: {field} {} is too large for wire v1",
-            String::from_utf8_lossy(value)
-        ))),
+        _ if p.needed > SCALE => Err(precision_error(symbol, field, value, p.needed)),
+        _ => Err(too_large(symbol, field, value)),
     }
+}
+
+#[cold]
+fn too_large(symbol: &str, field: &str, value: &[u8]) -> CodecError {
+    CodecError::Overflow(format!(
+        "{symbol}: {field} {} is too large for wire v1",
+        String::from_utf8_lossy(value)
+    ))
 }
 
 #[derive(Debug, Clone)]
