@@ -569,7 +569,7 @@ impl Decoder {
     }
 
     #[inline(always)]
-    fn decode_trade<'p>(&mut self, payload: &'p [u8], tag: u8) -> Result<Decoded<'_>, CodecError> {
+    fn decode_trade(&mut self, payload: &[u8], tag: u8) -> Result<Decoded<'_>, CodecError> {
         let mut r = Reader::new(payload);
         r.pos = 1;
         let i = self.asset_index(&mut r, tag)?;
