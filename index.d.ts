@@ -5,18 +5,24 @@ export declare class NativeDecoder {
   constructor(header: Uint8Array, lastTimes?: Array<number> | undefined | null, checkStream?: boolean | undefined | null)
   get wire(): string
   get symbols(): Array<string>
-  /** Decodes one payload (`framed` false) or a u32-LE framed batch. */
-  decodePacked(data: Uint8Array, framed: boolean): DecodedBatch
+  /**
+   * Decodes one payload (`framed` false) or a u32-LE framed batch. Records go into `nums`
+   * (a Float64Array the caller reuses): `nums[0]` = record count, then 8 f64 per record; the
+   * records' text fields are returned, each ended by '
+  '.
+   */
+  decodePacked(data: Uint8Array, framed: boolean, nums: OutNums): string
 }
 
 export declare class NativeEncoder {
   constructor(wire: string, assets: Array<AssetSpecJs>, refTime: number)
-  encodeOne(asset: number, time: number, tradeId: number, price: string, qty: string, maker: boolean, kind: string): Buffer
   /**
-   * Encodes a packed batch into length-prefixed frames, all or nothing: on error the encoder
-   * is as before the call and the error names the trade's index.
+   * Encodes a packed batch into length-prefixed frames (`framed`), or one packed trade into
+   * its bare payload. All or nothing: on error the encoder is as before the call and the error
+   * names the trade's index. The result is copied into a V8-owned buffer: for the sizes of a
+   * batch that is cheaper than an external buffer with a finalizer.
    */
-  encodePacked(nums: Uint8Array, text: Uint8Array): Buffer
+  encodePacked(nums: Uint8Array, text: Uint8Array, framed: boolean): Buffer
   header(): Buffer
   snapshot(): Buffer
   heartbeat(nowMs: number): Buffer | null
@@ -39,13 +45,6 @@ export interface AssetSpecJs {
   refQty: string
   priceScale?: number
   qtyScale?: number
-}
-
-export interface DecodedBatch {
-  /** 8 f64 per record, see ts/codec/packed.ts. */
-  nums: Float64Array
-  /** Text fields of the records, each ended by '\n'. */
-  text: string
 }
 
 /** Decodes every varint in `buf`. The buffer is borrowed from JS, not copied. */

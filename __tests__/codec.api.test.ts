@@ -133,7 +133,7 @@ describe('v2 sequence numbers', () => {
       const t = trades.find((x) => x.symbol === m.symbol && x.tradeId === m.tradeId)!;
       expect([m.price, m.qty, m.time]).toEqual([t.price, t.qty, t.tradeTime]);
     }
-    expect(good.some((m) => m.symbol === sym && m.tradeId > trades[dropped].tradeId)).toBe(false);
+    expect(good.some((m) => m.symbol === sym && (m.tradeId ?? 0) > trades[dropped].tradeId)).toBe(false);
     // A snapshot resyncs the asset.
     const snap = d.decode(e.snapshot());
     expect(snap.kind).toBe('snapshot');

@@ -2,16 +2,11 @@ import { nativeCall } from '../errors';
 import { binding } from '../native';
 import type { AssetState, DecodedMessage, WireVersion } from './types';
 
-/** Native result: 8 f64 per record and the records' text fields, each ended by '\n'. */
-interface DecodedBatch {
-  nums: Float64Array;
-  text: string;
-}
-
 interface NativeDecoder {
   readonly wire: WireVersion;
   readonly symbols: string[];
-  decodePacked(data: Uint8Array, framed: boolean): DecodedBatch;
+  /** Writes `nums[0]` = record count, then 8 f64 per record; returns the text fields, each ended by '\n'. */
+  decodePacked(data: Uint8Array, framed: boolean, nums: Float64Array): string;
 }
 
 export interface DecoderBinding {
@@ -27,6 +22,10 @@ const K_GAP = 2;
 const K_SNAPSHOT = 3;
 const K_LOST = 4;
 const REC = 8;
+/** Records one frame can give: a stream loss, an asset loss, its message. */
+const MAX_RECORDS_PER_FRAME = 3;
+/** The smallest frame: a 4-byte length and a 1-byte payload. */
+const MIN_FRAME = 5;
 
 export interface DecoderOptions {
   /** v1: each asset's last trade time (ms), to resume mid-stream from `Encoder.header()` and `Encoder.stateV1()`. */
@@ -43,6 +42,8 @@ export class Decoder {
   readonly wire: WireVersion;
   readonly symbols: readonly string[];
   private readonly native: NativeDecoder;
+  /** Reused output of the native call (grown for larger batches). */
+  private nums = new Float64Array(1 + REC * MAX_RECORDS_PER_FRAME * 256);
 
   /** `header`: a header payload, or (v2) a snapshot payload to start from. */
   constructor(header: Uint8Array, opts: DecoderOptions = {}) {
@@ -58,9 +59,9 @@ export class Decoder {
    * own message nested in it when that could still be decoded exactly.
    */
   decode(payload: Uint8Array): DecodedMessage {
-    const b = nativeCall(() => this.native.decodePacked(payload, false));
-    const msgs = this.build(b, true);
-    return msgs[0];
+    const nums = this.nums;
+    const text = nativeCall(() => this.native.decodePacked(payload, false, nums));
+    return this.build(nums, text, true)[0];
   }
 
   /**
@@ -69,20 +70,23 @@ export class Decoder {
    * been applied to the state.
    */
   decodeFrames(framed: Uint8Array): DecodedMessage[] {
-    const b = nativeCall(() => this.native.decodePacked(framed, true));
-    return this.build(b, false);
+    const need = 2 + REC * MAX_RECORDS_PER_FRAME * Math.ceil(framed.length / MIN_FRAME);
+    if (this.nums.length < need) this.nums = new Float64Array(need);
+    const nums = this.nums;
+    const text = nativeCall(() => this.native.decodePacked(framed, true, nums));
+    return this.build(nums, text, false);
   }
 
-  private build(b: DecodedBatch, nest: boolean): DecodedMessage[] {
-    const nums = b.nums;
-    const text = b.text.length > 0 ? b.text.split('\n') : [];
+  private build(nums: Float64Array, joined: string, nest: boolean): DecodedMessage[] {
+    const text = joined.length > 0 ? joined.split('\n') : [];
+    const end = 1 + REC * nums[0];
     const out: DecodedMessage[] = [];
     const v2 = this.wire === 'v2';
     const syms = this.symbols;
     let t = 0;
     // Lost records whose frame's message follows them (nest mode only).
     let parent: { message?: DecodedMessage } | null = null;
-    for (let r = 0; r < nums.length; r += REC) {
+    for (let r = 1; r < end; r += REC) {
       const kind = nums[r];
       const asset = nums[r + 1];
       let m: DecodedMessage;

@@ -11,20 +11,12 @@ interface NativeJoiner {
 }
 
 interface NativeEncoder {
-  encodeOne(
-    asset: number,
-    time: number,
-    tradeId: number,
-    price: string,
-    qty: string,
-    maker: boolean,
-    type: string,
-  ): Buffer;
   /**
    * `nums`: 7 f64 per trade (asset, time, tradeId, maker, and the lengths of price, qty, type);
-   * `text`: price, qty and type of every trade back to back, Latin-1.
+   * `text`: price, qty and type of every trade back to back, Latin-1. `framed`: u32-LE framed
+   * batch out; else exactly one trade in and its bare payload out.
    */
-  encodePacked(nums: Uint8Array, text: Uint8Array): Buffer;
+  encodePacked(nums: Uint8Array, text: Uint8Array, framed: boolean): Buffer;
   header(): Buffer;
   snapshot(): Buffer;
   heartbeat(nowMs: number): Buffer | null;
@@ -121,10 +113,7 @@ export class Encoder {
 
   /** One frame payload (no length prefix). */
   encode(trade: Trade): Buffer {
-    const a = this.assetIndex(trade.symbol);
-    return nativeCall(() =>
-      this.native.encodeOne(a, trade.tradeTime, trade.tradeId, trade.price, trade.qty, trade.maker, trade.type),
-    );
+    return this.packed([trade], false);
   }
 
   /**
@@ -132,6 +121,11 @@ export class Encoder {
    * error nothing of the batch is encoded and the error names the trade.
    */
   encodeBatch(trades: readonly Trade[]): Buffer {
+    return this.packed(trades, true);
+  }
+
+  /** Packs trades for one native call: numbers in a reused Float64Array, strings in one buffer. */
+  private packed(trades: readonly Trade[], framed: boolean): Buffer {
     const n = trades.length;
     if (this.nums.length < SLOTS * n) this.nums = new Float64Array(SLOTS * n);
     const nums = this.nums;
@@ -149,7 +143,7 @@ export class Encoder {
       text += t.price + t.qty + t.type;
     }
     const numBytes = Buffer.from(nums.buffer, nums.byteOffset, SLOTS * 8 * n);
-    return nativeCall(() => this.native.encodePacked(numBytes, Buffer.from(text, 'latin1')));
+    return nativeCall(() => this.native.encodePacked(numBytes, Buffer.from(text, 'latin1'), framed));
   }
 
   /** Header payload holding the current encoder state. */

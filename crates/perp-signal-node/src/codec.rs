@@ -1,6 +1,6 @@
 //! Binding of the wire codec: conversion only. Batches cross the boundary as packed bytes (one
 //! native call per batch, no per-field object access); see ts/codec/packed.ts for the layout.
-use napi::bindgen_prelude::{Buffer, Float64Array};
+use napi::bindgen_prelude::{Buffer, BufferSlice};
 use napi::{Env, Result};
 use napi_derive::napi;
 use perp_signal_core::decimal::{write_fixed, write_fixed_signed, write_trimmed};
@@ -130,6 +130,21 @@ fn encode_all(
     Ok(())
 }
 
+fn encode_single(
+    enc: &mut Enc,
+    mut trades: Packed,
+    out: &mut Vec<u8>,
+) -> std::result::Result<(), (usize, CodecError)> {
+    let t = trades
+        .next()
+        .unwrap_or_else(|| Err(CodecError::InvalidArg("no trade given".into())))
+        .map_err(|e| (0, e))?;
+    if trades.next().is_some() || trades.pos != trades.text.len() {
+        return Err((0, CodecError::InvalidArg("expected exactly one trade".into())));
+    }
+    enc.encode(&t, out).map_err(|e| (0, e))
+}
+
 impl Enc {
     fn encode(&mut self, t: &TradeRef, out: &mut Vec<u8>) -> std::result::Result<(), CodecError> {
         match self {
@@ -170,57 +185,44 @@ impl NativeEncoder {
             .map_err(|e| error::codec(&env, e))
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Encodes a packed batch into length-prefixed frames (`framed`), or one packed trade into
+    /// its bare payload. All or nothing: on error the encoder is as before the call and the error
+    /// names the trade's index. The result is copied into a V8-owned buffer: for the sizes of a
+    /// batch that is cheaper than an external buffer with a finalizer.
     #[napi]
-    pub fn encode_one(
+    pub fn encode_packed<'env>(
         &mut self,
-        env: Env,
-        asset: u32,
-        time: f64,
-        trade_id: f64,
-        price: String,
-        qty: String,
-        maker: bool,
-        kind: String,
-    ) -> Result<Buffer> {
-        let r = int(time, "tradeTime").and_then(|time| {
-            let t = TradeRef {
-                asset: asset as usize,
-                time,
-                trade_id: uint(trade_id, "tradeId")?,
-                price: price.as_bytes(),
-                qty: qty.as_bytes(),
-                maker,
-                kind: kind.as_bytes(),
-            };
-            let mut out = Vec::with_capacity(24);
-            self.inner.encode(&t, &mut out).map(|()| out)
-        });
-        r.map(Buffer::from).map_err(|e| error::codec(&env, e))
-    }
-
-    /// Encodes a packed batch into length-prefixed frames, all or nothing: on error the encoder
-    /// is as before the call and the error names the trade's index.
-    #[napi]
-    pub fn encode_packed(&mut self, env: Env, nums: &[u8], text: &[u8]) -> Result<Buffer> {
+        env: &'env Env,
+        nums: &[u8],
+        text: &[u8],
+        framed: bool,
+    ) -> Result<BufferSlice<'env>> {
         let n = nums.len() / (SLOTS * 8);
         let mut out = Vec::with_capacity(n * 16);
-        let saved = match &self.inner {
+        // A single trade's encode is atomic in the core already; a batch restores this copy.
+        let saved = framed.then(|| match &self.inner {
             Enc::V1(e) => Enc::V1(e.clone()),
             Enc::V2(e) => Enc::V2(e.clone()),
-        };
+        });
         let trades = Packed {
             nums,
             text,
             i: 0,
             pos: 0,
         };
-        match encode_all(&mut self.inner, trades, &mut out) {
-            Ok(()) => Ok(out.into()),
+        let r = if framed {
+            encode_all(&mut self.inner, trades, &mut out)
+        } else {
+            encode_single(&mut self.inner, trades, &mut out)
+        };
+        match r {
+            Ok(()) => BufferSlice::copy_from(env, out),
             Err((i, e)) => {
-                self.inner = saved;
+                if let Some(saved) = saved {
+                    self.inner = saved;
+                }
                 Err(error::throw(
-                    &env,
+                    env,
                     e.code(),
                     &format!("trade #{i} of the batch: {e} (nothing of the batch was encoded)"),
                 ))
@@ -346,13 +348,9 @@ pub struct NativeDecoder {
     inner: Dec,
 }
 
-#[napi(object)]
-pub struct DecodedBatch {
-    /// 8 f64 per record, see ts/codec/packed.ts.
-    pub nums: Float64Array,
-    /// Text fields of the records, each ended by '\n'.
-    pub text: String,
-}
+/// A JS Float64Array written in place. Spelled as an alias so the napi macro takes the typed
+/// array conversion (`FromNapiValue for &mut [f64]`) rather than a class reference.
+type OutNums<'a> = &'a mut [f64];
 
 const K_TRADE: f64 = 0.0;
 const K_HEARTBEAT: f64 = 1.0;
@@ -542,11 +540,13 @@ impl NativeDecoder {
         }
     }
 
-    /// Decodes one payload (`framed` false) or a u32-LE framed batch.
+    /// Decodes one payload (`framed` false) or a u32-LE framed batch. Records go into `nums`
+    /// (a Float64Array the caller reuses): `nums[0]` = record count, then 8 f64 per record; the
+    /// records' text fields are returned, each ended by '\n'.
     #[napi]
-    pub fn decode_packed(&mut self, env: Env, data: &[u8], framed: bool) -> Result<DecodedBatch> {
+    pub fn decode_packed(&mut self, env: Env, data: &[u8], framed: bool, nums: OutNums) -> Result<String> {
         let mut o = Out {
-            nums: Vec::with_capacity(if framed { data.len() } else { 8 }),
+            nums: Vec::with_capacity(if framed { data.len() } else { 24 }),
             text: Vec::with_capacity(if framed { data.len() * 3 } else { 32 }),
         };
         let r = if framed {
@@ -558,12 +558,17 @@ impl NativeDecoder {
             self.inner.decode_into(data, &mut o).map_err(|e| (0, e))
         };
         match r {
-            Ok(()) => Ok(DecodedBatch {
-                nums: Float64Array::new(o.nums),
+            Ok(()) if o.nums.len() < nums.len() => {
+                nums[0] = (o.nums.len() / 8) as f64;
+                nums[1..=o.nums.len()].copy_from_slice(&o.nums);
                 // Only ASCII digits, '.', '-', symbols and types were written.
-                text: String::from_utf8(o.text)
-                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-            }),
+                Ok(String::from_utf8(o.text)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+            }
+            Ok(()) => Err(error::invalid_arg(
+                &env,
+                "decode output array too small (internal: size it from the input length)",
+            )),
             Err((i, e)) if framed => Err(error::throw(
                 &env,
                 e.code(),
