@@ -23,6 +23,13 @@ export declare class NativeEncoder {
    * batch that is cheaper than an external buffer with a finalizer.
    */
   encodePacked(nums: Uint8Array, text: Uint8Array, framed: boolean): Buffer
+  /**
+   * Parses and encodes a batch of raw trade frames (JSON text, newline-separated) in one call:
+   * the Rust-parse alternative to `encodePacked` (see docs/performance.md, "End to end").
+   * `meta` receives the count, then (asset, tradeId, tradeTime) per trade, for the caller's gap
+   * and duplicate checks. All or nothing, like `encodePacked`; the error names the frame.
+   */
+  encodeJson(lines: Uint8Array, meta: OutNums): Buffer
   header(): Buffer
   snapshot(): Buffer
   heartbeat(nowMs: number): Buffer | null

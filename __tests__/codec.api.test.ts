@@ -1,23 +1,14 @@
 /** The codec's public API: errors, framing, v2 loss detection and resync, v1 resume. */
-import { Decoder, Encoder, FrameReader, PerpSignalError, frame, isStart, splitFrames, startFrame } from '../ts/index';
+import { Decoder, Encoder, FrameReader, frame, isStart, splitFrames, startFrame } from '../ts/index';
 import type { DecodedMessage, DecodedTrade } from '../ts/index';
 import type { Trade } from '../ts/types';
 import { SYNTHETIC_ASSETS, syntheticTrades } from '../bench/codec-stream';
 import { V1Oracle } from './oracle/v1-oracle';
+import { errorOf } from './support/errors';
 
 const trade = (symbol: string, tradeTime: number, tradeId: number, price: string, qty: string, maker = false): Trade => ({
   symbol, tradeTime, eventTime: tradeTime, tradeId, price, qty, maker, type: 'MARKET', recvWallNs: 0n, recvMonoNs: 0n,
 });
-
-function errorOf(fn: () => unknown): PerpSignalError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(PerpSignalError);
-    return e as PerpSignalError;
-  }
-  throw new Error('expected an error');
-}
 
 describe('encoder errors', () => {
   it('v1 refuses a symbol needing more than 5 decimals, naming it and pointing to v2', () => {

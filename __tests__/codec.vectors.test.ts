@@ -4,10 +4,11 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Decoder, Encoder, PerpSignalError } from '../ts/index';
+import { Decoder, Encoder } from '../ts/index';
 import type { AssetSpec, DecodedMessage, WireVersion } from '../ts/index';
 import type { GapEvent, Trade } from '../ts/types';
 import { V1Oracle } from './oracle/v1-oracle';
+import { errorOf } from './support/errors';
 
 interface VTrade {
   symbol: string;
@@ -63,16 +64,6 @@ const toTrade = (t: VTrade): Trade => ({
 
 /** Canonical form of a decimal string: no trailing fraction zeros. */
 const canon = (s: string): string => (s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s);
-
-function errorOf(fn: () => unknown): PerpSignalError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(PerpSignalError);
-    return e as PerpSignalError;
-  }
-  throw new Error('expected an error');
-}
 
 describe('shared wire vectors', () => {
   it('has vectors for both wires and hostile cases', () => {

@@ -42,3 +42,12 @@ export function fixtureTrades(): Trade[] {
   cache = out;
   return out;
 }
+
+/** The capture's raw WebSocket text frames, in order (the timestamp column dropped). */
+export function fixtureFrames(): string[] {
+  const text = zlib.gunzipSync(fs.readFileSync(path.join(sharedDir(), 'fixtures', NAME))).toString('utf8');
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.slice(l.indexOf(' ') + 1));
+}

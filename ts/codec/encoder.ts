@@ -17,6 +17,8 @@ interface NativeEncoder {
    * batch out; else exactly one trade in and its bare payload out.
    */
   encodePacked(nums: Uint8Array, text: Uint8Array, framed: boolean): Buffer;
+  /** Raw trade frames (JSON, '\n'-separated) to u32-LE frames; `meta`: count, then 3 f64 per trade. */
+  encodeJson(lines: Uint8Array, meta: Float64Array): Buffer;
   header(): Buffer;
   snapshot(): Buffer;
   heartbeat(nowMs: number): Buffer | null;
@@ -74,6 +76,19 @@ export interface EncoderOptions {
   refTime?: number;
 }
 
+/** What `Encoder.encodeJsonLines` gives: the frames and what the caller needs per trade. */
+export interface JsonBatch {
+  /** u32-LE framed messages, one per trade, in order. */
+  framed: Buffer;
+  /** Trades encoded (= non-empty lines). */
+  count: number;
+  /** `count` × (asset index, tradeId, tradeTime), for gap and duplicate checks. A view, valid until the next call. */
+  meta: Float64Array;
+}
+
+/** Smallest trade frame the encoder can accept (all of e, E, T, s, t, p, q, m present) plus '\n'. */
+const MIN_JSON_FRAME = 48;
+
 /** Per-asset state a v1 decoder needs besides a header to resume mid-stream. */
 export interface V1State {
   /** Each asset's last trade time (ms), in asset order. */
@@ -87,6 +102,7 @@ export class Encoder {
   private readonly native: NativeEncoder;
   private readonly index = new Map<string, number>();
   private nums = new Float64Array(SLOTS * 1024);
+  private meta = new Float64Array(1 + 3 * 1024);
 
   constructor(opts: EncoderOptions) {
     if (opts.wire !== 'v1' && opts.wire !== 'v2') {
@@ -122,6 +138,21 @@ export class Encoder {
    */
   encodeBatch(trades: readonly Trade[]): Buffer {
     return this.packed(trades, true);
+  }
+
+  /**
+   * Parses raw exchange frames (combined-stream or bare trade JSON, one per line) in Rust and
+   * encodes them in the same native call, skipping JS objects altogether. All or nothing; errors:
+   * `E_BAD_JSON` (syntax, or a kept field of the wrong type), `E_NOT_A_TRADE` (another event or a
+   * missing field), `E_UNKNOWN_SYMBOL`, and the encoder's own (`E_BAD_DECIMAL`, ...).
+   */
+  encodeJsonLines(lines: Uint8Array): JsonBatch {
+    const need = 1 + 3 * (Math.ceil(lines.length / MIN_JSON_FRAME) + 1);
+    if (this.meta.length < need) this.meta = new Float64Array(need);
+    const meta = this.meta;
+    const framed = nativeCall(() => this.native.encodeJson(lines, meta));
+    const count = meta[0];
+    return { framed, count, meta: meta.subarray(1, 1 + 3 * count) };
   }
 
   /** Packs trades for one native call: numbers in a reused Float64Array, strings in one buffer. */

@@ -42,6 +42,10 @@ pub enum CodecError {
     BadSnapshot(String),
     #[error("{0}")]
     InvalidArg(String),
+    #[error("bad trade JSON: {0}")]
+    BadJson(String),
+    #[error("not a trade frame: {0}")]
+    NotATrade(String),
 }
 
 impl CodecError {
@@ -67,6 +71,8 @@ impl CodecError {
             CodecError::BadFlags { .. } => "E_BAD_FLAGS",
             CodecError::BadSnapshot(_) => "E_BAD_SNAPSHOT",
             CodecError::InvalidArg(_) => "E_INVALID_ARG",
+            CodecError::BadJson(_) => "E_BAD_JSON",
+            CodecError::NotATrade(_) => "E_NOT_A_TRADE",
         }
     }
 }

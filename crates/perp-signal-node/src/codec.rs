@@ -5,7 +5,7 @@ use napi::{Env, Result};
 use napi_derive::napi;
 use perp_signal_core::decimal::{write_fixed, write_fixed_signed, write_trimmed};
 use perp_signal_core::wire::{self, frame, v1, v2, AssetSpec, TradeRef};
-use perp_signal_core::CodecError;
+use perp_signal_core::{trade_json, CodecError};
 
 use crate::error;
 
@@ -26,6 +26,8 @@ enum Enc {
 #[napi]
 pub struct NativeEncoder {
     inner: Enc,
+    /// Asset symbols in wire order, to map a raw frame's `s` to its index.
+    symbols: Vec<Vec<u8>>,
 }
 
 /// JS numbers that must be integers (times, ids): refuse fractions, NaN and values past 2^53.
@@ -181,7 +183,8 @@ impl NativeEncoder {
                 "wire must be 'v1' or 'v2', got {w:?}"
             ))),
         });
-        r.map(|inner| NativeEncoder { inner })
+        let symbols = specs.iter().map(|a| a.symbol.as_bytes().to_vec()).collect();
+        r.map(|inner| NativeEncoder { inner, symbols })
             .map_err(|e| error::codec(&env, e))
     }
 
@@ -225,6 +228,67 @@ impl NativeEncoder {
                     env,
                     e.code(),
                     &format!("trade #{i} of the batch: {e} (nothing of the batch was encoded)"),
+                ))
+            }
+        }
+    }
+
+    /// Parses and encodes a batch of raw trade frames (JSON text, newline-separated) in one call:
+    /// the Rust-parse alternative to `encodePacked` (see docs/performance.md, "End to end").
+    /// `meta` receives the count, then (asset, tradeId, tradeTime) per trade, for the caller's gap
+    /// and duplicate checks. All or nothing, like `encodePacked`; the error names the frame.
+    #[napi]
+    pub fn encode_json<'env>(
+        &mut self,
+        env: &'env Env,
+        lines: &[u8],
+        meta: OutNums,
+    ) -> Result<BufferSlice<'env>> {
+        let saved = match &self.inner {
+            Enc::V1(e) => Enc::V1(e.clone()),
+            Enc::V2(e) => Enc::V2(e.clone()),
+        };
+        let mut out = Vec::with_capacity(lines.len() / 16);
+        let mut n = 0usize;
+        let r: std::result::Result<(), CodecError> = trade_json::lines(lines).try_for_each(|f| {
+            let t = trade_json::parse_trade(f)?;
+            let asset = self
+                .symbols
+                .iter()
+                .position(|s| s.as_slice() == t.symbol)
+                .ok_or_else(|| CodecError::UnknownSymbol(String::from_utf8_lossy(t.symbol).into()))?;
+            let slot = meta
+                .get_mut(1 + 3 * n..4 + 3 * n)
+                .ok_or_else(|| CodecError::InvalidArg("meta array is too short for the batch".into()))?;
+            slot.copy_from_slice(&[asset as f64, t.trade_id as f64, t.trade_time as f64]);
+            self.inner.encode_framed(
+                &TradeRef {
+                    asset,
+                    time: t.trade_time,
+                    trade_id: t.trade_id,
+                    price: t.price,
+                    qty: t.qty,
+                    maker: t.maker,
+                    kind: t.kind,
+                },
+                &mut out,
+            )?;
+            n += 1;
+            Ok(())
+        });
+        match r {
+            Ok(()) => {
+                if let Some(c) = meta.first_mut() {
+                    *c = n as f64;
+                }
+                BufferSlice::copy_from(env, out)
+            }
+            Err(e) => {
+                self.inner = saved;
+                Err(error::throw(
+                    env,
+                    e.code(),
+                    &format!("frame #{n} of the batch: {e} (nothing of the batch was encoded)"),
                 ))
             }
         }
