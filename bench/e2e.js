@@ -1,0 +1,514 @@
+#!/usr/bin/env node
+// End-to-end benchmark: `npm run bench:e2e` (builds first). Prints figures, asserts nothing.
+// Stream: the real BTCUSDT capture (../shared/fixtures) merged with as many synthetic ETHUSDT and
+// SOLUSDT trades from the local exchange's generator, written as a replay file to /tmp.
+// 1. Throughput at full speed: (a) the whole path, LocalExchange replaying as fast as it can in a
+//    child process -> WebSocket -> forwarder (this process) -> TCP client (child process);
+//    (b) the forwarder's own path fed from memory: WebSocket frames (bytes, through ws's own frame
+//    parser) -> JSON.parse -> pipeline -> encode -> TCP write, and the same with Rust parsing.
+// 2. Added latency at 10k msgs/s: WebSocket message received -> frame written to the TCP socket
+//    and -> published to the /dev/shm ring, per trade, p50/p99/p99.9; a CDF in docs/latency-e2e.svg.
+// 3. JSON.parse in JS + encodeBatch vs Encoder.encodeJsonLines (Rust parse + encode, one call).
+'use strict';
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const zlib = require('node:zlib');
+const { spawn } = require('node:child_process');
+const { Receiver } = require('ws');
+const { Encoder } = require('../dist/index.js');
+const { Pipeline } = require('../dist/pipeline.js');
+const { Stats } = require('../dist/observe/stats.js');
+const { parseFrame } = require('../dist/source/parse.js');
+const { startForwarder } = require('../dist/cli/forward.js');
+const { SymbolWalk, seededRandom } = require('../dist/exchange/generator.js');
+const { DEFAULT_SYMBOLS } = require('../dist/exchange/symbols.js');
+
+const root = path.join(__dirname, '..');
+const shared = [process.env.PERP_SIGNAL_SHARED, path.join(root, '..', 'shared'), '/work/shared'].find(
+  (d) => d && fs.existsSync(path.join(d, 'fixtures')),
+);
+const fixture = path.join(shared, 'fixtures', 'binance-usdm-btcusdt-trades-20240808.txt.gz');
+const SYMBOLS = ['BTCUSDT', 'ETHUSDT', 'SOLUSDT'];
+const LAT_RATE = Number(process.env.BENCH_RATE || 10000);
+const svgOut = process.env.BENCH_SVG || path.join(root, 'docs', 'latency-e2e.svg');
+
+const optional = (p) => {
+  try {
+    return require(p);
+  } catch {
+    return null;
+  }
+};
+const tcpMod = optional('../dist/transports/tcp.js');
+const shmMod = optional('../dist/transports/shm.js');
+
+const q = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+const us = (ns) => (ns / 1000).toFixed(1);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const cpuNs = () => {
+  const c = process.cpuUsage();
+  return (c.user + c.system) * 1000;
+};
+
+// ---------------------------------------------------------------- the stream
+/** Fixture frames plus the same number of ETH and SOL frames each, interleaved (combined-stream JSON). */
+function buildStream() {
+  const btc = zlib
+    .gunzipSync(fs.readFileSync(fixture))
+    .toString('utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.slice(l.indexOf(' ') + 1));
+  const rnd = seededRandom(7);
+  const walks = ['ETHUSDT', 'SOLUSDT'].map((s) => new SymbolWalk(DEFAULT_SYMBOLS.find((d) => d.symbol === s), rnd, 3_000_000_000));
+  const frames = [];
+  const t0 = 1723161256322;
+  for (let i = 0; i < btc.length; i++) {
+    frames.push(btc[i]);
+    for (const w of walks) {
+      const p = w.next(t0 + Math.floor(i / 10));
+      frames.push(JSON.stringify({ stream: `${p.s.toLowerCase()}@trade`, data: p }));
+    }
+  }
+  return frames;
+}
+
+/** Replay file, evenly paced at `rate` frames/s (the exchange's speed 0 ignores the pacing). */
+function writeReplay(frames, rate) {
+  const file = path.join(os.tmpdir(), `perp-signal-e2e-${process.pid}-${rate}.txt`);
+  const step = BigInt(Math.round(1e9 / rate));
+  let ns = 1723161255000000000n;
+  const out = [];
+  for (const f of frames) {
+    out.push(`${ns} ${f}`);
+    ns += step;
+  }
+  fs.writeFileSync(file, out.join('\n') + '\n');
+  return file;
+}
+
+// ---------------------------------------------------------------- processes and transports
+const children = new Set();
+function child(args, opts = {}) {
+  const c = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], ...opts });
+  children.add(c);
+  c.on('exit', () => children.delete(c));
+  return c;
+}
+function killAll() {
+  for (const c of children) c.kill('SIGKILL');
+}
+process.on('exit', killAll);
+
+/** Local exchange in its own process; resolves its ws/rest URLs. */
+async function startExchange(replay, speed) {
+  const c = child([path.join(root, 'bin', 'perp-signal.js'), 'exchange', '--replay', replay, '--speed', String(speed)]);
+  let out = '';
+  c.stdout.on('data', (d) => (out += d));
+  for (let i = 0; i < 200; i++) {
+    const ws = /ws:\s+(\S+)/.exec(out);
+    const rest = /rest:\s+(\S+)/.exec(out);
+    if (ws && rest) return { proc: c, wsUrl: ws[1], restUrl: rest[1], out: () => out };
+    await sleep(50);
+  }
+  throw new Error(`exchange did not start: ${out}`);
+}
+
+/** A TCP client in its own process that drains the feed; reports its byte count when the feed ends or on SIGTERM. */
+async function startClient(port) {
+  const src =
+    `const s=require('net').connect(${port},'127.0.0.1');let n=0;s.on('data',d=>{n+=d.length});` +
+    `const done=()=>{process.stdout.write(String(n)+'\\n');process.exit(0)};` +
+    `process.on('SIGTERM',done);s.on('close',done);s.on('error',()=>{});`;
+  const c = child(['-e', src]);
+  let out = '';
+  c.stdout.on('data', (d) => (out += d));
+  const exited = new Promise((r) => c.on('exit', r));
+  return {
+    async stop() {
+      if (c.exitCode === null) c.kill('SIGTERM');
+      await exited;
+      return Number(out.trim());
+    },
+  };
+}
+
+/** Minimal TCP fan-out, used only while ts/transports/tcp.ts is not built in this tree. */
+function plainTcp() {
+  const clients = new Set();
+  const server = net.createServer((s) => {
+    s.setNoDelay(true);
+    clients.add(s);
+    s.on('close', () => clients.delete(s));
+    s.on('error', () => {});
+  });
+  return {
+    name: 'tcp(plain)',
+    async listen() {
+      await new Promise((r) => server.listen(0, '127.0.0.1', r));
+      return { port: server.address().port };
+    },
+    publish(b) {
+      for (const s of clients) s.write(b);
+    },
+    consumers: () => clients.size,
+    drops: () => 0,
+    close: () => new Promise((r) => {
+      for (const s of clients) s.end();
+      server.close(() => r());
+    }),
+  };
+}
+
+async function makeTcp(encoder) {
+  if (tcpMod) {
+    const t = new tcpMod.TcpFanout({ host: '127.0.0.1', port: 0, encoder, heartbeatMs: 0, maxQueuedBytes: 1 << 30 });
+    const { port } = await t.listen();
+    return { t, port };
+  }
+  const t = plainTcp();
+  const { port } = await t.listen();
+  return { t, port };
+}
+
+function makeRing(encoder) {
+  if (!shmMod) return null;
+  const name = `perp-signal-bench-${process.pid}`;
+  return shmMod.ShmPublisher.create({ name, capacity: 1 << 24, headerSource: () => shmMod.headerCopyOf(encoder) });
+}
+
+/** TCP then ring, noting when each publish returned (per batch). */
+function tee(tcp, ring) {
+  const at = { tcp: 0n, ring: 0n };
+  return {
+    at,
+    name: 'tee',
+    publish(b) {
+      tcp.publish(b);
+      at.tcp = process.hrtime.bigint();
+      if (ring) {
+        ring.publish(b);
+        at.ring = process.hrtime.bigint();
+      }
+    },
+    consumers: () => tcp.consumers() + (ring ? ring.consumers() : 0),
+    drops: () => tcp.drops() + (ring ? ring.drops() : 0),
+    close: async () => {
+      await tcp.close();
+      if (ring) await ring.close();
+    },
+  };
+}
+
+// ---------------------------------------------------------------- 1a: whole path over WebSocket
+async function forwarderRun(replay, speed, total, onStats) {
+  const ex = await startExchange(replay, speed);
+  let client;
+  let sink;
+  const fwd = await startForwarder(
+    {
+      assets: SYMBOLS,
+      'ws-url': ex.wsUrl,
+      'rest-url': ex.restUrl,
+      'stats-interval': 0,
+      'heartbeat-ms': 0,
+      'log-level': 'error',
+    },
+    async (encoder) => {
+      const { t, port } = await makeTcp(encoder);
+      sink = tee(t, makeRing(encoder));
+      client = await startClient(port);
+      return sink;
+    },
+  );
+  const res = await onStats(fwd, sink, total);
+  await fwd.stop();
+  const bytes = await client.stop();
+  ex.proc.kill('SIGTERM');
+  return { ...res, clientBytes: bytes };
+}
+
+async function throughputOverWs(replay, total) {
+  return forwarderRun(replay, 0, total, async (fwd) => {
+    let n = 0;
+    let firstRecv = 0n;
+    let lastOut = 0n;
+    const orig = fwd.stats.trade.bind(fwd.stats);
+    const c0 = cpuNs();
+    fwd.stats.trade = (s, T, recv, wall, mono) => {
+      if (n === 0) firstRecv = recv;
+      lastOut = mono;
+      n += 1;
+      orig(s, T, recv, wall, mono);
+    };
+    // Done when every frame is through, or nothing has moved for 1 s (trades held during start-up
+    // for the reference prices are handed off before this hook is in place).
+    let last = -1;
+    for (let i = 0; i < 1200 && n < total; i++) {
+      await sleep(50);
+      if (i % 20 === 19) {
+        if (n === last) break;
+        last = n;
+      }
+    }
+    const cpu = cpuNs() - c0;
+    const wall = Number(lastOut - firstRecv);
+    return { n, wallNs: wall, cpuNs: cpu, gaps: fwd.source.stats().gaps };
+  });
+}
+
+// ---------------------------------------------------------------- 2: latency at LAT_RATE
+async function latencyOverWs(replay, total) {
+  return forwarderRun(replay, 1, total, async (fwd, sink) => {
+    const tcp = new Float64Array(total);
+    const ring = new Float64Array(total);
+    let n = 0;
+    const orig = fwd.stats.trade.bind(fwd.stats);
+    fwd.stats.trade = (s, T, recv, wall, mono) => {
+      if (n < total) {
+        tcp[n] = Number(sink.at.tcp - recv);
+        ring[n] = sink.at.ring ? Number(sink.at.ring - recv) : NaN;
+        n += 1;
+      }
+      orig(s, T, recv, wall, mono);
+    };
+    const deadline = Date.now() + (total / LAT_RATE) * 1000 + 30000;
+    while (n < total && Date.now() < deadline) await sleep(100);
+    // The first second is warm-up (JIT, connection set-up): left out.
+    const skip = Math.min(n >> 2, LAT_RATE);
+    return {
+      n,
+      tcp: Array.from(tcp.subarray(skip, n)).sort((a, b) => a - b),
+      ring: Array.from(ring.subarray(skip, n)).filter((x) => !Number.isNaN(x)).sort((a, b) => a - b),
+    };
+  });
+}
+
+// ---------------------------------------------------------------- 1b: forwarder path from memory
+/** Server-to-client WebSocket text frames (unmasked), cut into 64 KiB reads as TCP would. */
+function wsReads(frames) {
+  const parts = [];
+  for (const f of frames) {
+    const body = Buffer.from(f);
+    const h = body.length < 126 ? Buffer.from([0x81, body.length]) : Buffer.from([0x81, 126, body.length >> 8, body.length & 255]);
+    parts.push(h, body);
+  }
+  const all = Buffer.concat(parts);
+  const reads = [];
+  for (let i = 0; i < all.length; i += 65536) reads.push(all.subarray(i, i + 65536));
+  return reads;
+}
+
+function assetsOf(frames) {
+  const first = new Map();
+  for (const f of frames) {
+    const d = JSON.parse(f).data;
+    if (!first.has(d.s)) first.set(d.s, d);
+  }
+  const scale = (s) => (s.includes('.') ? s.length - s.indexOf('.') - 1 : 0);
+  return SYMBOLS.map((s) => {
+    const spec = DEFAULT_SYMBOLS.find((d) => d.symbol === s);
+    return { symbol: s, refPrice: first.get(s).p, refQty: first.get(s).q, priceScale: scale(spec.tickSize), qtyScale: scale(spec.stepSize) };
+  });
+}
+
+async function fromMemory(frames, reads, mode, rounds) {
+  const assets = assetsOf(frames);
+  const encoder = new Encoder({ wire: 'v2', assets, refTime: 1723161256000 });
+  const { t: tcp, port } = await makeTcp(encoder);
+  const client = await startClient(port);
+  for (let i = 0; i < 100 && tcp.consumers() === 0; i++) await sleep(20);
+  const receiver = new Receiver({ isServer: false, maxPayload: 1 << 20 });
+  const source = new (require('node:events').EventEmitter)();
+  source.start = async () => {};
+  source.stop = async () => {};
+  const stats = new Stats(SYMBOLS);
+  const pipeline = new Pipeline({ source, encoder, transports: [tcp], stats, heartbeatMs: 0 });
+  await pipeline.start();
+  let texts = [];
+  receiver.on('message', (data) => {
+    const mono = process.hrtime.bigint();
+    if (mode === 'js') {
+      const f = parseFrame(data.toString(), 0n, mono);
+      if (f.kind === 'trade') source.emit('trade', f.trade);
+    } else {
+      texts.push(data, NL);
+    }
+  });
+  let n = 0;
+  const c0 = cpuNs();
+  const t0 = process.hrtime.bigint();
+  for (let r = 0; r < rounds; r++) {
+    for (const read of reads) {
+      receiver.write(read);
+      if (mode === 'rust' && texts.length > 0) {
+        const batch = encoder.encodeJsonLines(Buffer.concat(texts));
+        tcp.publish(batch.framed);
+        n += batch.count;
+        texts = [];
+      }
+      // Let the pipeline's microtask flush run, as it does after each socket read.
+      await null;
+    }
+  }
+  const wall = Number(process.hrtime.bigint() - t0);
+  const cpu = cpuNs() - c0;
+  if (mode === 'js') n = frames.length * rounds;
+  await pipeline.stop();
+  const bytes = await client.stop();
+  return { n, wallNs: wall, cpuNs: cpu, clientBytes: bytes };
+}
+const NL = Buffer.from('\n');
+
+// ---------------------------------------------------------------- 3: JS parse vs Rust parse
+function parseCompare(frames, rounds, batch) {
+  const assets = assetsOf(frames);
+  const mk = () => new Encoder({ wire: 'v2', assets, refTime: 1723161256000 });
+  const js = mk();
+  const rs = mk();
+  const rs2 = mk();
+  const strBatches = [];
+  const bufBatches = [];
+  const joined = [];
+  for (let i = 0; i < frames.length; i += batch) {
+    const b = frames.slice(i, i + batch);
+    strBatches.push(b);
+    bufBatches.push(b.map((f) => Buffer.from(f)));
+    joined.push(Buffer.from(b.join('\n')));
+  }
+  const time = (fn) => {
+    fn(); // warm-up round
+    const c0 = cpuNs();
+    for (let r = 0; r < rounds; r++) fn();
+    return (cpuNs() - c0) / (rounds * frames.length);
+  };
+  let same = true;
+  const jsNs = time(() => {
+    for (const b of strBatches) {
+      const trades = [];
+      for (const f of b) trades.push(parseFrame(f, 0n, 0n).trade);
+      js.encodeBatch(trades);
+    }
+  });
+  const rustJoinedNs = time(() => {
+    for (const j of joined) rs.encodeJsonLines(j);
+  });
+  const rustFromWsNs = time(() => {
+    for (const b of bufBatches) {
+      const parts = [];
+      for (const f of b) parts.push(f, NL);
+      rs2.encodeJsonLines(Buffer.concat(parts));
+    }
+  });
+  // Same bytes from both paths on a fresh pair of encoders.
+  const a = mk();
+  const b = mk();
+  for (let i = 0; i < strBatches.length; i++) {
+    const x = a.encodeBatch(strBatches[i].map((f) => parseFrame(f, 0n, 0n).trade));
+    const y = b.encodeJsonLines(joined[i]).framed;
+    if (!x.equals(y)) same = false;
+  }
+  return { jsNs, rustJoinedNs, rustFromWsNs, same };
+}
+
+// ---------------------------------------------------------------- SVG
+function svgCdf(series, title) {
+  const W = 720;
+  const H = 420;
+  const L = 70;
+  const R = 20;
+  const T = 40;
+  const B = 50;
+  const all = series.flatMap((s) => s.sorted);
+  const lo = Math.max(1, Math.min(...all.map((x) => x / 1000)));
+  const hi = Math.max(...series.map((s) => q(s.sorted, 0.9999) / 1000));
+  const lx0 = Math.floor(Math.log10(lo));
+  const lx1 = Math.ceil(Math.log10(hi));
+  const X = (u) => L + ((Math.log10(Math.max(u, 10 ** lx0)) - lx0) / (lx1 - lx0)) * (W - L - R);
+  // y: -log10(1-p) so the tail (p99, p99.9) gets room; 0..4 = p0..p99.99
+  const Y = (p) => H - B - (Math.min(4, -Math.log10(Math.max(1e-4, 1 - p))) / 4) * (H - T - B);
+  const el = [];
+  el.push(`<rect width="${W}" height="${H}" fill="white"/>`);
+  el.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">${title}</text>`);
+  for (let e = lx0; e <= lx1; e++) {
+    const x = X(10 ** e).toFixed(1);
+    el.push(`<line x1="${x}" y1="${T}" x2="${x}" y2="${H - B}" stroke="#ddd"/>`);
+    el.push(`<text x="${x}" y="${H - B + 18}" text-anchor="middle" font-size="12">${10 ** e} µs</text>`);
+  }
+  for (const [p, lab] of [[0, '0'], [0.5, 'p50'], [0.9, 'p90'], [0.99, 'p99'], [0.999, 'p99.9'], [0.9999, 'p99.99']]) {
+    const y = Y(p).toFixed(1);
+    el.push(`<line x1="${L}" y1="${y}" x2="${W - R}" y2="${y}" stroke="#ddd"/>`);
+    el.push(`<text x="${L - 6}" y="${y}" text-anchor="end" font-size="12" dominant-baseline="middle">${lab}</text>`);
+  }
+  const target = X(20).toFixed(1);
+  el.push(`<line x1="${target}" y1="${T}" x2="${target}" y2="${H - B}" stroke="#c00" stroke-dasharray="4 3"/>`);
+  el.push(`<text x="${Number(target) + 4}" y="${T + 12}" font-size="11" fill="#c00">target p99 &lt; 20 µs</text>`);
+  const colors = ['#1f77b4', '#2ca02c', '#ff7f0e'];
+  series.forEach((s, i) => {
+    const n = s.sorted.length;
+    const pts = [];
+    const K = 400;
+    for (let k = 0; k <= K; k++) {
+      const p = 1 - 10 ** (-4 * (k / K)); // dense in the tail
+      const idx = Math.min(n - 1, Math.floor(p * n));
+      pts.push(`${X(s.sorted[idx] / 1000).toFixed(1)},${Y(idx / n).toFixed(1)}`);
+    }
+    el.push(`<polyline fill="none" stroke="${colors[i]}" stroke-width="2" points="${pts.join(' ')}"/>`);
+    el.push(`<text x="${W - R - 260}" y="${H - B - 14 - 16 * i}" font-size="12" fill="${colors[i]}">${s.label}</text>`);
+  });
+  el.push(`<text x="${W / 2}" y="${H - 10}" text-anchor="middle" font-size="12">added latency (log scale)</text>`);
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">\n${el.join('\n')}\n</svg>\n`;
+}
+
+// ---------------------------------------------------------------- main
+const rate = (r) => `${(r.n / (r.wallNs / 1e9)).toFixed(0)} msgs/s wall, ${(r.n / (r.cpuNs / 1e9)).toFixed(0)} msgs per CPU-second`;
+
+(async () => {
+  console.log(`e2e bench: node ${process.version}, ${os.cpus().length} cores, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  console.log(`transports: tcp = ${tcpMod ? 'TcpFanout' : 'plain net.Socket writes (TcpFanout not in this build)'}, ring = ${shmMod ? 'ShmPublisher' : 'not in this build: not measured'}`);
+  const frames = buildStream();
+  console.log(`stream: ${frames.length} frames (21,313 real BTCUSDT + synthetic ETHUSDT, SOLUSDT), ${(frames.reduce((a, f) => a + f.length, 0) / frames.length).toFixed(0)} bytes/frame`);
+
+  console.log('\n[3] parse + encode, v2, batches of 400 frames (one 64 KiB read), CPU ns per frame');
+  const pc = parseCompare(frames, 4, 400);
+  console.log(`  JS: parseFrame (JSON.parse) + encodeBatch          ${pc.jsNs.toFixed(0)} ns/frame`);
+  console.log(`  Rust: encodeJsonLines on one joined buffer         ${pc.rustJoinedNs.toFixed(0)} ns/frame`);
+  console.log(`  Rust: join the ws Buffers, then encodeJsonLines    ${pc.rustFromWsNs.toFixed(0)} ns/frame`);
+  console.log(`  same bytes on every batch: ${pc.same}; Rust/JS = ${(pc.rustFromWsNs / pc.jsNs).toFixed(2)}`);
+
+  const reads = wsReads(frames);
+  console.log(`\n[1b] forwarder path from memory: ${reads.length} reads of 64 KiB (ws frame parser -> parse -> encode -> TCP write), 3 rounds`);
+  const mj = await fromMemory(frames, reads, 'js', 3);
+  console.log(`  JS parse (the pipeline as shipped):  ${rate(mj)}  (client got ${mj.clientBytes} bytes)`);
+  const mr = await fromMemory(frames, reads, 'rust', 3);
+  console.log(`  Rust parse (encodeJsonLines):        ${rate(mr)}  (client got ${mr.clientBytes} bytes)`);
+
+  const fastFile = writeReplay(frames, 1e6);
+  console.log('\n[1a] whole path: LocalExchange (child process, replay speed 0) -> WebSocket -> forwarder -> TCP client (child)');
+  const w = await throughputOverWs(fastFile, frames.length);
+  console.log(`  ${w.n} trades, first receive .. last hand-off ${(w.wallNs / 1e9).toFixed(3)} s: ${rate(w)}; gaps ${w.gaps}; client got ${w.clientBytes} bytes`);
+
+  const latN = Math.min(frames.length, LAT_RATE * 6);
+  const slowFile = writeReplay(frames.slice(0, latN), LAT_RATE);
+  console.log(`\n[2] added latency at ${LAT_RATE} msgs/s: ${latN} frames over the WebSocket, first second dropped as warm-up`);
+  const l = await latencyOverWs(slowFile, latN);
+  const line = (name, s) =>
+    s.length === 0
+      ? `  ${name}: not measured`
+      : `  ${name}: n=${s.length} p50 ${us(q(s, 0.5))} µs, p99 ${us(q(s, 0.99))} µs, p99.9 ${us(q(s, 0.999))} µs, max ${us(s[s.length - 1])} µs`;
+  console.log(line('received -> written to TCP socket', l.tcp));
+  console.log(line('received -> published to ring   ', l.ring));
+  const series = [{ label: `→ TCP socket write (p99 ${us(q(l.tcp, 0.99))} µs)`, sorted: l.tcp }];
+  if (l.ring.length) series.push({ label: `→ shm ring publish (p99 ${us(q(l.ring, 0.99))} µs)`, sorted: l.ring });
+  fs.writeFileSync(svgOut, svgCdf(series, `perp-signal added latency at ${LAT_RATE} msgs/s (WebSocket message → hand-off), CDF`));
+  console.log(`  CDF written to ${path.relative(process.cwd(), svgOut)}`);
+  fs.rmSync(fastFile, { force: true });
+  fs.rmSync(slowFile, { force: true });
+})()
+  .catch((e) => {
+    console.error(e);
+    process.exitCode = 1;
+  })
+  .finally(killAll);
