@@ -94,10 +94,9 @@ export class NatsServer {
     });
   }
 
-  /** Stops the server and starts a new one on the same port (clients see a server restart). */
-  async restart(downMs = 0): Promise<void> {
-    await this.stop();
-    if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+  /** Starts a stopped server again on the same port (its clients reconnect to it). */
+  async startAgain(): Promise<void> {
+    if (this.child) return;
     this.log = '';
     await this.spawn();
   }

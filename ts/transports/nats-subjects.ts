@@ -13,6 +13,8 @@ export interface NatsSubjects {
   readonly heartbeat: string;
   readonly snapshot: string;
   readonly presence: string;
+  /** A publisher announces itself here when it starts. */
+  readonly publisher: string;
 }
 
 // One or more dot-separated tokens, none empty, no wildcard or whitespace.
@@ -38,8 +40,12 @@ export function natsSubjects(prefix: string): NatsSubjects {
     heartbeat: `${prefix}.heartbeat`,
     snapshot: `${prefix}.snapshot`,
     presence: `${prefix}.presence`,
+    publisher: `${prefix}.publisher`,
   };
 }
+
+/** NATS header of a snapshot reply: the id of the publisher whose state it is. */
+export const PUBLISHER_HEADER = 'Perp-Publisher';
 
 /** A consumer counts as present this long after its last announcement. */
 export const PRESENCE_TTL_MS = 15_000;
