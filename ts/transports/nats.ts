@@ -160,6 +160,11 @@ export class NatsPublisher implements Transport {
     }
   }
 
+  /** For the forwarder's start-up log line. */
+  get where(): string {
+    return `nats ${this.nc.getServer()} subjects ${this.subjects.prefix}.trades.<SYMBOL>`;
+  }
+
   consumers(): number {
     const cutoff = Date.now() - PRESENCE_TTL_MS;
     for (const [id, at] of this.presence) if (at < cutoff) this.presence.delete(id);
