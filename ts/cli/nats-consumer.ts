@@ -3,6 +3,7 @@
  * from a snapshot, and prints every trade; `--json` prints the same JSON lines as `tcp-client`: one
  * object per trade, and a line with `"event"` for snapshots taken, frames lost and gap notices.
  */
+import { once } from 'node:events';
 import type { CommandModule } from 'yargs';
 import { NatsConsumer, type NatsConsumerEvent } from '../clients/nats';
 import { PerpSignalError } from '../errors';
@@ -81,25 +82,24 @@ export const natsConsumerCommand: CommandModule<object, Args> = {
     const stop = (): void => void consumer.close();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    let out = '';
     let trades = 0;
-    // Lines of one event-loop turn go out in one write; a slow reader of stdout slows the loop.
-    const flush = async (): Promise<void> => {
-      if (!out) return;
-      const chunk = out;
-      out = '';
-      if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once('drain', r));
-    };
-    let flushing: Promise<void> | undefined;
-    for await (const ev of consumer) {
-      const line = formatNatsEvent(ev, argv.json, Date.now(), symbols === undefined);
-      if (line !== undefined) out += line + '\n';
-      if (ev.kind === 'trade' && ++trades === argv.count) break;
-      if (out.length > 65536) await flush();
-      else flushing ??= new Promise<void>((r) => setImmediate(r)).then(flush).finally(() => (flushing = undefined));
+    // One write per batch; waiting for stdout to drain slows the reader, and a reader that falls
+    // too far behind is told (`lost`, reason overflow) instead of buffering without bound.
+    for await (const batch of consumer.batches()) {
+      const now = Date.now();
+      let chunk = '';
+      let done = false;
+      for (const ev of batch) {
+        const line = formatNatsEvent(ev, argv.json, now, symbols === undefined);
+        if (line !== undefined) chunk += line + '\n';
+        if (ev.kind === 'trade' && ++trades === argv.count) {
+          done = true;
+          break;
+        }
+      }
+      if (chunk && !process.stdout.write(chunk)) await once(process.stdout, 'drain');
+      if (done) break;
     }
-    await flushing;
-    await flush();
     await consumer.close();
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
