@@ -318,7 +318,7 @@ describe('NATS publisher and consumer', () => {
     const trades = twoAssetStream(fixtureTrades().slice(0, 100));
     const enc1 = new Encoder({ wire: 'v2', assets: ASSETS });
     const pub1 = await publisher(enc1);
-    const c = await consumer({ idleTimeoutMs: 200 });
+    const c = await consumer({ idleTimeoutMs: 500 });
     feed(enc1, pub1, trades.slice(0, 100));
     await c.rec.until(() => c.rec.trades().length === 100, 'the first trades');
     await pub1.close();
