@@ -378,11 +378,14 @@ describe('NATS publisher and consumer', () => {
     expect((caught as Error).message).toContain('SOLUSDT');
   });
 
-  it('refuses a prefix that is not a plain subject', async () => {
+  it('refuses a prefix that is not a plain subject, and wire v1', async () => {
     const enc = new Encoder({ wire: 'v2', assets: ASSETS });
     await expect(NatsPublisher.connect({ url: server.url, prefix: 'perp.>', encoder: enc })).rejects.toMatchObject({
       code: 'E_NATS_PREFIX',
     });
     await expect(NatsConsumer.connect({ url: server.url, prefix: 'a..b' })).rejects.toMatchObject({ code: 'E_NATS_PREFIX' });
+    // v1 has no sequence numbers: a NATS consumer could not tell a lost message.
+    const v1 = new Encoder({ wire: 'v1', assets: ASSETS.map(({ symbol, refPrice, refQty }) => ({ symbol, refPrice, refQty })) });
+    await expect(NatsPublisher.connect({ url: server.url, encoder: v1 })).rejects.toMatchObject({ code: 'E_NATS_WIRE' });
   });
 });
