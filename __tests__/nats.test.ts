@@ -59,6 +59,44 @@ function feed(enc: Encoder, pub: NatsPublisher, trades: readonly Trade[], batch 
   for (let i = 0; i < trades.length; i += batch) pub.publish(enc.encodeBatch(trades.slice(i, i + batch)));
 }
 
+/** A TCP proxy on 127.0.0.1 whose connections the test can cut (a network blip for one client). */
+class CuttableProxy {
+  private constructor(
+    private readonly srv: net.Server,
+    private readonly sockets: Set<net.Socket>,
+    readonly port: number,
+  ) {}
+
+  static async start(target: number): Promise<CuttableProxy> {
+    const sockets = new Set<net.Socket>();
+    const srv = net.createServer((down) => {
+      const up = net.connect(target, '127.0.0.1');
+      for (const s of [down, up]) {
+        sockets.add(s);
+        s.on('error', () => undefined);
+        s.on('close', () => {
+          sockets.delete(s);
+          down.destroy();
+          up.destroy();
+        });
+      }
+      down.pipe(up);
+      up.pipe(down);
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    return new CuttableProxy(srv, sockets, (srv.address() as net.AddressInfo).port);
+  }
+
+  cut(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise<void>((r) => this.srv.close(() => r()));
+  }
+}
+
 async function closedPort(): Promise<number> {
   const srv = net.createServer();
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
@@ -286,6 +324,37 @@ describe('NATS publisher and consumer', () => {
       const tail = trades.slice(1100).filter((t) => r === a.rec || t.symbol === 'ETHUSDT').map(key);
       expect(r.trades().map(key).slice(-tail.length)).toEqual(tail);
     }
+  });
+
+  it('stays exact when its own NATS connection drops and reconnects while the feed goes on', async () => {
+    const trades = twoAssetStream(fixtureTrades().slice(0, 750));
+    const enc = new Encoder({ wire: 'v2', assets: ASSETS });
+    const pub = await publisher(enc);
+    // The consumer reaches the server through a loopback proxy that the test can cut.
+    const proxy = await CuttableProxy.start(server.port);
+    cleanups.push(() => proxy.close());
+    const c = await NatsConsumer.connect({ url: `nats://127.0.0.1:${proxy.port}`, snapshotTimeoutMs: 1000, retryMinMs: 50 });
+    cleanups.push(() => c.close());
+    const rec = new Recorder(c);
+    await rec.until(() => rec.count('synced') === 1, 'the first snapshot');
+    feed(enc, pub, trades.slice(0, 1000));
+    await rec.until(() => rec.trades().length === 1000, 'the first 1000 trades');
+    proxy.cut();
+    // Published while the consumer is away: lost to it, and it must not decode past them.
+    feed(enc, pub, trades.slice(1000, 1200));
+    await rec.until(() => rec.count('synced') === 2, 'a resync after the reconnect');
+    feed(enc, pub, trades.slice(1200));
+    await rec.until(() => rec.trades().at(-1)?.tradeId === trades.at(-1)?.tradeId, 'the last trade');
+
+    expect(rec.events.filter((e) => e.kind === 'lost')).toEqual([expect.objectContaining({ reason: 'reconnect' })]);
+    expect(rec.events.filter((e) => e.kind === 'synced').map((e) => (e as { reason: string }).reason)).toEqual(['start', 'reconnect']);
+    const got = rec.trades().map(key);
+    expect(got.slice(0, 1000)).toEqual(trades.slice(0, 1000).map(key));
+    expect(got.slice(-300)).toEqual(trades.slice(1200).map(key));
+    expect(got).toHaveLength(1300); // the 200 published while it was away are gone, and said to be
+    const truth = new Set(trades.map(key));
+    for (const k of got) expect(truth.has(k)).toBe(true);
+    expect(pub.drops()).toBe(0);
   });
 
   it('resyncs when a restarted forwarder takes over the prefix, even when sequence numbers line up', async () => {
