@@ -20,3 +20,9 @@ export type { SourceOptions, SourceStats, SymbolStats, ReconnectEvent, SourceWar
 export { LocalExchange } from './exchange';
 export type { ExchangeOptions, ExchangeAddress, FaultOptions } from './exchange';
 export * from './codec/index';
+export { NatsPublisher } from './transports/nats';
+export type { NatsPublisherOptions, NatsPublisherStats } from './transports/nats';
+export { NatsConsumer, connectNats } from './clients/nats';
+export type { NatsConsumerOptions, NatsConsumerEvent, NatsConsumerStats, SyncedEvent, LostEvent, SyncReason } from './clients/nats';
+export { natsSubjects } from './transports/nats-subjects';
+export type { NatsSubjects } from './transports/nats-subjects';
