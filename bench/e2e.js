@@ -264,10 +264,25 @@ async function latencyOverWs(replay, total) {
   return forwarderRun(replay, 1, total, async (fwd, sink) => {
     const tcp = new Float64Array(total);
     const ring = new Float64Array(total);
+    const wait = new Float64Array(total);
+    const batchSize = new Float64Array(total);
     let n = 0;
+    // Where the time goes: receive -> start of the batch's encode (parse of this and the other
+    // frames of the same socket read, source bookkeeping), then encode + writes.
+    let encStart = 0n;
+    let batchLen = 0;
+    const enc = fwd.encoder;
+    const encodeBatch = enc.encodeBatch.bind(enc);
+    enc.encodeBatch = (trades) => {
+      encStart = process.hrtime.bigint();
+      batchLen = trades.length;
+      return encodeBatch(trades);
+    };
     const orig = fwd.stats.trade.bind(fwd.stats);
     fwd.stats.trade = (s, T, recv, wall, mono) => {
       if (n < total) {
+        wait[n] = Number(encStart - recv);
+        batchSize[n] = batchLen;
         tcp[n] = Number(sink.at.tcp - recv);
         ring[n] = sink.at.ring ? Number(sink.at.ring - recv) : NaN;
         n += 1;
@@ -282,6 +297,9 @@ async function latencyOverWs(replay, total) {
       n,
       tcp: Array.from(tcp.subarray(skip, n)).sort((a, b) => a - b),
       ring: Array.from(ring.subarray(skip, n)).filter((x) => !Number.isNaN(x)).sort((a, b) => a - b),
+      wait: Array.from(wait.subarray(skip, n)).sort((a, b) => a - b),
+      out: Array.from(tcp.subarray(skip, n), (x, i) => x - wait[skip + i]).sort((a, b) => a - b),
+      batch: Array.from(batchSize.subarray(skip, n)).sort((a, b) => a - b),
     };
   });
 }
@@ -500,8 +518,12 @@ const rate = (r) => `${(r.n / (r.wallNs / 1e9)).toFixed(0)} msgs/s wall, ${(r.n 
       : `  ${name}: n=${s.length} p50 ${us(q(s, 0.5))} µs, p99 ${us(q(s, 0.99))} µs, p99.9 ${us(q(s, 0.999))} µs, max ${us(s[s.length - 1])} µs`;
   console.log(line('received -> written to TCP socket', l.tcp));
   console.log(line('received -> published to ring   ', l.ring));
+  console.log(line('  of which received -> batch encode starts', l.wait));
+  console.log(line('  of which encode + TCP write             ', l.out));
+  console.log(`  batch size seen by a trade: p50 ${q(l.batch, 0.5)}, p99 ${q(l.batch, 0.99)}, max ${l.batch[l.batch.length - 1]}`);
   const series = [{ label: `→ TCP socket write (p99 ${us(q(l.tcp, 0.99))} µs)`, sorted: l.tcp }];
   if (l.ring.length) series.push({ label: `→ shm ring publish (p99 ${us(q(l.ring, 0.99))} µs)`, sorted: l.ring });
+  series.push({ label: `→ batch encode starts (p99 ${us(q(l.wait, 0.99))} µs)`, sorted: l.wait });
   fs.writeFileSync(svgOut, svgCdf(series, `perp-signal added latency at ${LAT_RATE} msgs/s (WebSocket message → hand-off), CDF`));
   console.log(`  CDF written to ${path.relative(process.cwd(), svgOut)}`);
   fs.rmSync(fastFile, { force: true });
