@@ -4,6 +4,7 @@
 #![deny(unsafe_code)]
 
 pub mod error;
+pub mod ring;
 pub mod varint;
 
 pub use error::CodecError;
