@@ -280,16 +280,16 @@ fn bad_input_gets_clear_errors() {
     assert_eq!(err.code(), "E_NO_QUEUE");
 
     let mut p = producer(&name, 4096);
-    let err = p.push(&[0u8; 4096]).err().expect("too large");
+    let err = p.push(&[0u8; 4096]).expect_err("too large");
     assert_eq!(err.code(), "E_RECORD_TOO_LARGE");
     assert_eq!(p.push(&[0u8; 4088]).expect("largest"), Push::Pushed);
-    let err = p.set_header(&[0u8; 20000], b"").err().expect("header too large");
+    let err = p.set_header(&[0u8; 20000], b"").expect_err("header too large");
     assert_eq!(err.code(), "E_HEADER_TOO_LARGE");
-    let err = p.push_framed(&[5, 0, 0, 0, 1, 2]).err().expect("bad frame");
+    let err = p.push_framed(&[5, 0, 0, 0, 1, 2]).expect_err("bad frame");
     assert_eq!(err.code(), "E_BAD_FRAME");
     let mut c = Consumer::open(&name.0, StartAt::Oldest).expect("open");
     let mut small = [0u8; 10];
-    let err = c.pop_into(&mut small).err().expect("buffer too small");
+    let err = c.pop_into(&mut small).expect_err("buffer too small");
     assert_eq!(err.code(), "E_BUFFER_TOO_SMALL");
     let mut big = vec![0u8; 4088];
     assert_eq!(
