@@ -2,4 +2,5 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod error;
+pub mod ring;
 pub mod varint;

@@ -1,0 +1,312 @@
+/**
+ * Node consumer of a /dev/shm ring: `pop()` / zero-allocation `popInto()` for polling loops, and
+ * async iterators that wait without blocking the event loop (spin, then yield, then sleep).
+ */
+import { EventEmitter } from 'node:events';
+import { setImmediate as yieldOnce, setTimeout as sleep } from 'node:timers/promises';
+import { PerpSignalError, nativeCall } from '../errors';
+import { binding } from '../native';
+
+/** The part of the addon this module wraps (crates/perp-signal-node/src/ring.rs). */
+interface RingHeader {
+  epoch: bigint;
+  seq: number;
+  pos: number;
+  header: Buffer;
+  state: Buffer;
+}
+interface RingConsumerHandle {
+  popInto(buf: Uint8Array): number;
+  pop(): Buffer | number;
+  lastSeq(): number;
+  lastEvent(): { kind: string; count: number; epoch: bigint } | null;
+  requestHeader(): void;
+  header(): RingHeader | null;
+  resyncFromHeader(): RingHeader | null;
+  stats(): ShmConsumerStats;
+  producerAlive(): boolean;
+  replaced(): boolean;
+  close(): void;
+}
+interface RingConsumerBinding {
+  RingConsumer: { open(name: string, latest: boolean): RingConsumerHandle };
+}
+
+const native = binding<RingConsumerBinding>();
+
+// popInto codes below zero, as crates/perp-signal-node/src/ring.rs defines them.
+const EMPTY = -1;
+const LOST = -2;
+const EPOCH = -3;
+const CLOSED = -4;
+
+export interface ShmConsumerStats {
+  /** Producer run the consumer follows. */
+  epoch: bigint;
+  /** Messages this consumer learnt were lost (drops seen as gaps, plus records skipped by resyncs). */
+  lost: number;
+  popped: number;
+  producerPushed: number;
+  producerDropped: number;
+  producerPid: number;
+  /** Bytes written and not yet read. */
+  backlog: number;
+}
+
+/** Something that happened to the stream rather than a message. */
+export type ShmEvent =
+  | { kind: 'lost'; count: number }
+  | { kind: 'epoch'; epoch: bigint }
+  | { kind: 'closed' }
+  | { kind: 'reopened' };
+
+export interface ShmConsumerOptions {
+  /** `oldest` (default): unread records already in the ring first; `latest`: only new ones. */
+  start?: 'oldest' | 'latest';
+}
+
+/** How an iterator waits for data: spin, then yield to the event loop, then sleep. */
+export interface ShmWaitOptions {
+  /** Empty polls answered at once before yielding (each is one native call, ~0.1 µs). Default 2000. */
+  spinPolls?: number;
+  /** Empty polls that yield with setImmediate before sleeping. Default 200. */
+  yieldPolls?: number;
+  /** Sleep between polls once idle, ms. Default 1. */
+  sleepMs?: number;
+  /** After the producer closed: wait for a new one under the same name (default true) or end. */
+  follow?: boolean;
+  /** Stops the iterator. */
+  signal?: AbortSignal;
+}
+
+/** One raw record with its message sequence number. */
+export interface ShmRecord {
+  kind: 'record';
+  seq: number;
+  payload: Buffer;
+}
+
+/** Waits per ShmWaitOptions; reset() after every message. */
+export class Idler {
+  private polls = 0;
+  private readonly spin: number;
+  private readonly yields: number;
+  private readonly sleepMs: number;
+  constructor(opts: ShmWaitOptions = {}) {
+    this.spin = opts.spinPolls ?? 2000;
+    this.yields = opts.yieldPolls ?? 200;
+    this.sleepMs = opts.sleepMs ?? 1;
+  }
+  reset(): void {
+    this.polls = 0;
+  }
+  /** True once the idler has reached its sleeping stage (a good time for slow checks). */
+  get sleeping(): boolean {
+    return this.polls >= this.spin + this.yields;
+  }
+  async idle(): Promise<void> {
+    this.polls += 1;
+    if (this.polls <= this.spin) return;
+    if (this.polls <= this.spin + this.yields) await yieldOnce();
+    else await sleep(this.sleepMs);
+  }
+}
+
+export class ShmConsumer extends EventEmitter {
+  private handle: RingConsumerHandle | null;
+  private closedSeen = false;
+
+  private constructor(
+    handle: RingConsumerHandle,
+    readonly name: string,
+    private readonly latest: boolean,
+  ) {
+    super();
+    this.handle = handle;
+  }
+
+  /**
+   * Attaches to `/dev/shm/<name>`. Throws PerpSignalError `E_NO_QUEUE` (no producer yet),
+   * `E_QUEUE_BUSY` (another consumer is attached: the ring has one), `E_NOT_A_QUEUE`,
+   * `E_BAD_LAYOUT`, `E_BAD_NAME`.
+   */
+  static open(name: string, opts: ShmConsumerOptions = {}): ShmConsumer {
+    const latest = opts.start === 'latest';
+    const h = nativeCall(() => native.RingConsumer.open(name, latest));
+    return new ShmConsumer(h, name, latest);
+  }
+
+  private get h(): RingConsumerHandle {
+    if (!this.handle) throw new PerpSignalError('E_CLOSED', `shm consumer ${this.name} is closed; open a new one`);
+    return this.handle;
+  }
+
+  /** Turns a negative native code into an emitted event; returns it (null for "empty"). */
+  private event(code: number): ShmEvent | null {
+    if (code === EMPTY) return null;
+    const e = this.h.lastEvent();
+    let ev: ShmEvent;
+    if (code === LOST) ev = { kind: 'lost', count: e?.count ?? 0 };
+    else if (code === EPOCH) ev = { kind: 'epoch', epoch: e?.epoch ?? 0n };
+    else if (code === CLOSED) {
+      if (this.closedSeen) return null;
+      ev = { kind: 'closed' };
+    } else return null;
+    this.closedSeen = code === CLOSED;
+    this.emit(ev.kind, ev);
+    return ev;
+  }
+
+  /**
+   * Next record as a new Buffer, or null when there is none. Losses, producer restarts and
+   * shutdown are emitted as 'lost' / 'epoch' / 'closed' events and otherwise skipped.
+   */
+  pop(): Buffer | null {
+    const h = this.h;
+    for (let i = 0; i < 4; i++) {
+      const r = nativeCall(() => h.pop());
+      if (typeof r !== 'number') {
+        this.closedSeen = false;
+        return r;
+      }
+      if (r === EMPTY || r === CLOSED) {
+        this.event(r);
+        return null;
+      }
+      this.event(r);
+    }
+    return null;
+  }
+
+  /**
+   * Copies the next record into `buf` without allocating: returns its length, or -1 when there
+   * is none. Events as for pop(). Throws `E_BUFFER_TOO_SMALL` (record left in place) if `buf`
+   * cannot hold it.
+   */
+  popInto(buf: Buffer): number {
+    const h = this.h;
+    for (let i = 0; i < 4; i++) {
+      let r: number;
+      try {
+        r = h.popInto(buf);
+      } catch (e) {
+        return nativeCall(() => {
+          throw e;
+        });
+      }
+      if (r >= 0) {
+        this.closedSeen = false;
+        return r;
+      }
+      if (r === EMPTY || r === CLOSED) {
+        this.event(r);
+        return -1;
+      }
+      this.event(r);
+    }
+    return -1;
+  }
+
+  /** Sequence number of the last record popped (-1 before the first). */
+  lastSeq(): number {
+    return this.h.lastSeq();
+  }
+
+  stats(): ShmConsumerStats {
+    return this.h.stats();
+  }
+
+  /** True while a live producer holds the ring (a system call: not for the hot path). */
+  producerAlive(): boolean {
+    return this.h.producerAlive();
+  }
+
+  /** Raw records; losses etc. are emitted as events (see pop()). Same as records(). */
+  [Symbol.asyncIterator](): AsyncIterableIterator<Buffer> {
+    return this.records();
+  }
+
+  /** Raw records as an async iterator that waits per `opts`. */
+  async *records(opts: ShmWaitOptions = {}): AsyncIterableIterator<Buffer> {
+    for await (const m of this.messages(opts)) if (m.kind === 'record') yield m.payload;
+  }
+
+  /**
+   * Records and stream events in order. After 'closed' it waits for a producer to reappear under
+   * the same name and reattaches ('reopened'), unless `follow` is false, which ends the iterator.
+   */
+  async *messages(opts: ShmWaitOptions = {}): AsyncIterableIterator<ShmRecord | ShmEvent> {
+    const idler = new Idler(opts);
+    const follow = opts.follow ?? true;
+    let buf = Buffer.allocUnsafe(65536);
+    let closed = false;
+    let lastCheck = 0;
+    while (!opts.signal?.aborted && this.handle) {
+      let r: number;
+      try {
+        r = this.h.popInto(buf);
+      } catch (e) {
+        const err = e as { code?: string };
+        if (err.code !== 'E_BUFFER_TOO_SMALL') nativeCall(() => { throw e; });
+        buf = Buffer.allocUnsafe(buf.length * 4);
+        continue;
+      }
+      if (r >= 0) {
+        idler.reset();
+        closed = false;
+        yield { kind: 'record', seq: this.h.lastSeq(), payload: Buffer.from(buf.subarray(0, r)) };
+        continue;
+      }
+      if (r === CLOSED) {
+        if (!closed) {
+          closed = true;
+          yield { kind: 'closed' };
+          if (!follow) return;
+        }
+        const now = Date.now();
+        if (idler.sleeping && now - lastCheck >= 50) {
+          lastCheck = now;
+          if (this.reopen()) {
+            closed = false;
+            yield { kind: 'reopened' };
+            continue;
+          }
+        }
+        await idler.idle();
+        continue;
+      }
+      if (r !== EMPTY) {
+        const ev = this.event(r);
+        if (ev) yield ev;
+        continue;
+      }
+      await idler.idle();
+    }
+  }
+
+  /** After the producer closed: attach to a new file under the same name, if there is one. */
+  reopen(): boolean {
+    if (!this.h.replaced()) return false;
+    let next: RingConsumerHandle;
+    try {
+      next = native.RingConsumer.open(this.name, this.latest);
+    } catch {
+      return false; // not there yet, or not ready: try again later
+    }
+    this.h.close();
+    this.handle = next;
+    this.closedSeen = false;
+    return true;
+  }
+
+  /** @internal header-copy access for the decoding iterator. */
+  headerControl(): Pick<RingConsumerHandle, 'requestHeader' | 'header' | 'resyncFromHeader'> {
+    return this.h;
+  }
+
+  /** Detaches (another consumer may then attach). Idempotent. */
+  close(): void {
+    this.handle?.close();
+    this.handle = null;
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * The /dev/shm publisher used by the pipeline: one ring record per encoded frame, and a header
+ * copy so a consumer can attach or resync at any time. Never blocks: a full ring drops (and
+ * counts) frames, and consumers learn of it from the sequence gap.
+ */
+import { PerpSignalError, nativeCall } from '../errors';
+import { binding } from '../native';
+
+/** The part of the addon this module wraps (crates/perp-signal-node/src/ring.rs). */
+interface RingProducerHandle {
+  push(payload: Uint8Array): boolean;
+  pushFramed(framed: Uint8Array): number;
+  headerWanted(): boolean;
+  setHeader(header: Uint8Array, state: Uint8Array): void;
+  stats(): { pushed: number; dropped: number; epoch: bigint };
+  close(): void;
+}
+interface RingProducerBinding {
+  RingProducer: { create(name: string, capacity: number, keep: boolean): RingProducerHandle };
+}
+
+const native = binding<RingProducerBinding>();
+
+/** A header copy: the codec header, plus (wire v1) the per-asset state to resume decoding. */
+export interface HeaderCopy {
+  header: Uint8Array;
+  state?: Uint8Array;
+}
+
+export interface ShmPublisherOptions {
+  /** File name under /dev/shm: 1-200 of `A-Z a-z 0-9 . _ -`, not starting with `.`. */
+  name: string;
+  /** Data ring size in bytes: a power of two, at least 4096. */
+  capacity: number;
+  /** Leave the file in /dev/shm on close (it is removed otherwise). */
+  keep?: boolean;
+  /**
+   * Gives the header that holds after the last frame published (e.g. `() => encoder.header()`).
+   * When set, the publisher refreshes the header copy right after a publish whenever a consumer
+   * asked for one (on attach, or after losing frames), so consumers resync without the caller's
+   * help. Without it, call setHeader() after publish() yourself.
+   */
+  headerSource?: () => Uint8Array | HeaderCopy;
+}
+
+const EMPTY = new Uint8Array(0);
+
+export class ShmPublisher {
+  private constructor(
+    private handle: RingProducerHandle | null,
+    readonly name: string,
+    private readonly headerSource?: () => Uint8Array | HeaderCopy,
+  ) {}
+
+  /**
+   * Creates `/dev/shm/<name>` (mode 0600). Replaces a file left by a dead producer; throws
+   * PerpSignalError `E_QUEUE_BUSY` if a live producer has it, `E_BAD_NAME`, `E_BAD_CAPACITY`,
+   * `E_NOT_A_QUEUE` (a symlink or foreign file, left untouched).
+   */
+  static create(opts: ShmPublisherOptions): ShmPublisher {
+    const h = nativeCall(() => native.RingProducer.create(opts.name, opts.capacity, opts.keep ?? false));
+    return new ShmPublisher(h, opts.name, opts.headerSource);
+  }
+
+  private get h(): RingProducerHandle {
+    if (!this.handle) throw new PerpSignalError('E_CLOSED', `shm publisher ${this.name} is closed; create a new one`);
+    return this.handle;
+  }
+
+  /** Writes the header copy: it holds for the next frame published. */
+  setHeader(header: Uint8Array, state?: Uint8Array): void {
+    const h = this.h;
+    nativeCall(() => h.setHeader(header, state ?? EMPTY));
+  }
+
+  /**
+   * Publishes u32LE-framed frames (as Encoder.encodeBatch gives them), one ring record each.
+   * Returns how many frames were dropped because the ring was full (also counted in stats()).
+   */
+  publish(framed: Uint8Array): number {
+    const h = this.h;
+    const dropped = nativeCall(() => h.pushFramed(framed));
+    if (this.headerSource && h.headerWanted()) this.refreshHeader();
+    return dropped;
+  }
+
+  /** Publishes one record of raw bytes; false if the ring was full and it was dropped. */
+  push(payload: Uint8Array): boolean {
+    const h = this.h;
+    return nativeCall(() => h.push(payload));
+  }
+
+  /** True when a consumer waits for a fresh header copy (see setHeader). */
+  headerWanted(): boolean {
+    return this.handle?.headerWanted() ?? false;
+  }
+
+  private refreshHeader(): void {
+    const src = this.headerSource;
+    if (!src) return;
+    const got = src();
+    if (got instanceof Uint8Array) this.setHeader(got);
+    else this.setHeader(got.header, got.state);
+  }
+
+  stats(): { pushed: number; dropped: number; epoch: bigint } {
+    return this.h.stats();
+  }
+
+  /** Tells consumers the stream ended and removes the file (unless `keep`). Idempotent. */
+  close(): void {
+    this.handle?.close();
+    this.handle = null;
+  }
+}
