@@ -1,20 +1,53 @@
 /** The `perp-signal` command line. Exit codes: 0 clean stop, 1 runtime failure, 2 usage error. */
-import yargs from 'yargs';
+import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { hasCode } from '../errors';
+import { logOptions, USAGE_CODES } from './options';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const pkg = require('../../package.json') as { version: string };
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyCommand = CommandModule<any, any>;
+
+/** Every command; each lives in its own module. */
+const commands: AnyCommand[] = [];
+
+function exitCodeOf(e: unknown): number {
+  return hasCode(e) && USAGE_CODES.has(e.code) ? 2 : 1;
+}
+
+function report(e: unknown, debug: boolean): void {
+  const msg = e instanceof Error ? e.message : String(e);
+  process.stderr.write(`perp-signal: ${msg}\n`);
+  if (debug && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+}
+
 export async function main(argv: string[] = hideBin(process.argv)): Promise<void> {
-  await yargs(argv)
+  const debug = argv.some((a, i) => a === '--log-level=debug' || (a === '--log-level' && argv[i + 1] === 'debug'));
+  let parser = yargs(argv)
     .scriptName('perp-signal')
+    .usage('$0 --assets BTCUSDT,ETHUSDT <tcp|shm|nats> [options]\n\nLow-latency forwarder of Binance USD-M trades.')
     .version(pkg.version)
+    .options(logOptions)
     .strict()
     .demandCommand(1, 'Name a command; `perp-signal --help` lists them.')
+    .recommendCommands()
+    .wrap(Math.min(110, process.stdout.columns || 110))
     .fail((msg, err) => {
-      process.stderr.write(`perp-signal: ${err ? err.message : msg}\nRun \`perp-signal --help\` for usage.\n`);
+      if (err) {
+        report(err, debug);
+        process.exit(exitCodeOf(err));
+      }
+      process.stderr.write(`perp-signal: ${msg}\nRun \`perp-signal --help\` for usage.\n`);
       process.exit(2);
     })
-    .help()
-    .parseAsync();
+    .help();
+  for (const c of commands) parser = parser.command(c);
+  try {
+    await parser.parseAsync();
+  } catch (e) {
+    report(e, debug);
+    process.exit(exitCodeOf(e));
+  }
 }

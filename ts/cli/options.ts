@@ -1,0 +1,86 @@
+/** Options shared by the forwarder's commands, and the rules that check them. */
+import type { Options } from 'yargs';
+import { PerpSignalError } from '../errors';
+import { createLogger, LOG_LEVELS, type LogLevel, type Logger } from '../observe/logger';
+
+/** Upper bound of assets per wire version: v1 indexes assets in 7 bits. */
+export const MAX_ASSETS = { v1: 127, v2: 65535 } as const;
+
+const SYMBOL_RE = /^[A-Z0-9]{2,30}$/;
+
+/**
+ * `--assets` accepts comma lists and repeats (`--assets BTCUSDT,ethusdt --assets SOLUSDT`), in any
+ * case; duplicates are folded, first occurrence keeps its index.
+ */
+export function parseAssets(raw: unknown, wire: 'v1' | 'v2' = 'v2'): string[] {
+  const items = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw])
+    .flatMap((v) => String(v).split(','))
+    .map((s) => s.trim().toUpperCase())
+    .filter((s) => s.length > 0);
+  const out: string[] = [];
+  for (const s of items) {
+    if (!SYMBOL_RE.test(s)) {
+      throw new PerpSignalError(
+        'E_BAD_SYMBOL',
+        `"${s}" is not a symbol: use exchange symbols like BTCUSDT (letters and digits only)`,
+      );
+    }
+    if (!out.includes(s)) out.push(s);
+  }
+  if (out.length === 0) {
+    throw new PerpSignalError('E_NO_ASSETS', 'no assets given: pass --assets BTCUSDT,ETHUSDT (at least one)');
+  }
+  if (out.length > MAX_ASSETS[wire]) {
+    throw new PerpSignalError(
+      'E_TOO_MANY_ASSETS',
+      `${out.length} assets given; wire ${wire} indexes at most ${MAX_ASSETS[wire]}` +
+        (wire === 'v1' ? ': use --wire v2 or fewer assets' : ''),
+    );
+  }
+  return out;
+}
+
+export const logOptions = {
+  'log-level': {
+    choices: LOG_LEVELS as unknown as string[],
+    default: 'info',
+    describe: 'Least severe log level written to stderr (debug also prints stack traces)',
+    global: true,
+  },
+  'log-format': {
+    choices: ['text', 'json'],
+    default: 'text',
+    describe: 'stderr log format: readable text or JSON lines',
+    global: true,
+  },
+} satisfies Record<string, Options>;
+
+export interface LogArgs {
+  'log-level'?: string;
+  'log-format'?: string;
+}
+
+export function loggerFrom(argv: LogArgs): Logger {
+  return createLogger({
+    level: (argv['log-level'] ?? 'info') as LogLevel,
+    format: argv['log-format'] === 'json' ? 'json' : 'text',
+  });
+}
+
+/** Codes that mean the user asked for something impossible: exit 2, not 1. */
+export const USAGE_CODES = new Set([
+  'E_BAD_SYMBOL',
+  'E_NO_ASSETS',
+  'E_TOO_MANY_ASSETS',
+  'E_UNKNOWN_SYMBOL',
+  'E_SYMBOL_NOT_TRADING',
+  'E_ADDR_IN_USE',
+  'E_BIND',
+  'E_BAD_CAPACITY',
+  'E_BAD_NAME',
+  'E_QUEUE_BUSY',
+  'E_V1_PRECISION',
+  'E_USAGE',
+  'E_INVALID_ARG',
+  'E_SHM_UNSUPPORTED',
+]);

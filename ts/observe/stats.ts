@@ -1,0 +1,115 @@
+/**
+ * Counters and latency histograms of the forwarder, read by the periodic stats line and by the
+ * Prometheus endpoint. Recording is allocation-free on the per-trade path.
+ */
+import { LatencyHistogram } from './histogram';
+import type { Logger } from './logger';
+
+interface SymbolCounters {
+  trades: number;
+  tradesAtLastLine: number;
+  gaps: number;
+}
+
+export interface StatsSnapshot {
+  uptimeS: number;
+  trades: number;
+  perSymbol: Record<string, { trades: number; ratePerS: number; gaps: number }>;
+  gaps: number;
+  reconnects: number;
+  drops: number;
+  consumers: number;
+  /** Exchange trade time (T) to hand-off, ms. Includes clock offset between us and the exchange. */
+  exchangeToHandoffMs: { p50: number; p99: number };
+  /** Local receive (monotonic) to hand-off, µs. The latency we add. */
+  receiveToHandoffUs: { p50: number; p99: number; p999: number };
+}
+
+export interface StatsSources {
+  consumers(): number;
+  drops(): number;
+  reconnects(): number;
+}
+
+/** Listener for per-trade observations (the metrics endpoint registers one). */
+export type TradeObserver = (symbol: string, exchangeMs: number, receiveNs: number) => void;
+
+export class Stats {
+  private readonly symbols = new Map<string, SymbolCounters>();
+  private readonly started = Date.now();
+  private lastLineAt = Date.now();
+  private totalTrades = 0;
+  private totalGaps = 0;
+  /** Per stats interval; reset after each line so the line reports recent behaviour. */
+  readonly exchangeToHandoff = new LatencyHistogram();
+  readonly receiveToHandoff = new LatencyHistogram();
+  private observers: TradeObserver[] = [];
+  sources: StatsSources = { consumers: () => 0, drops: () => 0, reconnects: () => 0 };
+
+  constructor(symbols: readonly string[]) {
+    for (const s of symbols) this.symbols.set(s, { trades: 0, tradesAtLastLine: 0, gaps: 0 });
+  }
+
+  observe(fn: TradeObserver): void {
+    this.observers.push(fn);
+  }
+
+  /** One trade handed to the transports at `handoffWallMs` / `handoffMonoNs`. */
+  trade(symbol: string, tradeTimeMs: number, recvMonoNs: bigint, handoffWallMs: number, handoffMonoNs: bigint): void {
+    const c = this.symbols.get(symbol);
+    if (c) c.trades += 1;
+    this.totalTrades += 1;
+    const exchangeMs = handoffWallMs - tradeTimeMs;
+    const receiveNs = Number(handoffMonoNs - recvMonoNs);
+    this.exchangeToHandoff.record(exchangeMs < 0 ? 0 : exchangeMs);
+    this.receiveToHandoff.record(receiveNs);
+    for (const o of this.observers) o(symbol, exchangeMs, receiveNs);
+  }
+
+  gap(symbol: string): void {
+    const c = this.symbols.get(symbol);
+    if (c) c.gaps += 1;
+    this.totalGaps += 1;
+  }
+
+  snapshot(): StatsSnapshot {
+    const now = Date.now();
+    const dt = Math.max(1, now - this.lastLineAt) / 1000;
+    const perSymbol: StatsSnapshot['perSymbol'] = {};
+    for (const [s, c] of this.symbols) {
+      perSymbol[s] = { trades: c.trades, ratePerS: (c.trades - c.tradesAtLastLine) / dt, gaps: c.gaps };
+    }
+    const r = this.receiveToHandoff;
+    return {
+      uptimeS: (now - this.started) / 1000,
+      trades: this.totalTrades,
+      perSymbol,
+      gaps: this.totalGaps,
+      reconnects: this.sources.reconnects(),
+      drops: this.sources.drops(),
+      consumers: this.sources.consumers(),
+      exchangeToHandoffMs: { p50: this.exchangeToHandoff.quantile(0.5), p99: this.exchangeToHandoff.quantile(0.99) },
+      receiveToHandoffUs: { p50: r.quantile(0.5) / 1000, p99: r.quantile(0.99) / 1000, p999: r.quantile(0.999) / 1000 },
+    };
+  }
+
+  /** Writes the stats line and starts a new interval. */
+  logLine(logger: Logger): StatsSnapshot {
+    const s = this.snapshot();
+    const rates = Object.entries(s.perSymbol)
+      .map(([sym, v]) => `${sym}=${v.ratePerS.toFixed(1)}/s`)
+      .join(' ');
+    const fmt = (n: number, d = 1): string => (Number.isNaN(n) ? '-' : n.toFixed(d));
+    logger.info(
+      `stats ${rates} consumers=${s.consumers} drops=${s.drops} reconnects=${s.reconnects} gaps=${s.gaps} ` +
+        `exch->out p50/p99=${fmt(s.exchangeToHandoffMs.p50, 0)}/${fmt(s.exchangeToHandoffMs.p99, 0)}ms ` +
+        `recv->out p50/p99=${fmt(s.receiveToHandoffUs.p50)}/${fmt(s.receiveToHandoffUs.p99)}us`,
+      { stats: s },
+    );
+    this.lastLineAt = Date.now();
+    for (const c of this.symbols.values()) c.tradesAtLastLine = c.trades;
+    this.exchangeToHandoff.reset();
+    this.receiveToHandoff.reset();
+    return s;
+  }
+}
