@@ -13,6 +13,8 @@ export declare class RingConsumer {
   /** Sequence number of the last record popped, -1 before the first. */
   lastSeq(): number
   lastEvent(): RingEvent | null
+  /** True when the file's epoch is no longer ours (restart or shutdown); one load, no call. */
+  epochChanged(): boolean
   requestHeader(): void
   /** The producer's header copy for this epoch, without moving. */
   header(): RingHeader | null
@@ -38,6 +40,8 @@ export declare class RingProducer {
   headerWanted(): boolean
   setHeader(header: Uint8Array, state: Uint8Array): void
   stats(): RingProducerStats
+  /** Pid of the attached consumer, 0 if none (a plain load from the control block). */
+  consumerPid(): number
   /** Marks the ring closed for consumers and removes the file unless it was created with keep. */
   close(): void
 }

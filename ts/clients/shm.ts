@@ -20,6 +20,7 @@ interface RingConsumerHandle {
   pop(): Buffer | number;
   lastSeq(): number;
   lastEvent(): { kind: string; count: number; epoch: bigint } | null;
+  epochChanged(): boolean;
   requestHeader(): void;
   header(): RingHeader | null;
   resyncFromHeader(): RingHeader | null;
@@ -77,6 +78,23 @@ export interface ShmWaitOptions {
   follow?: boolean;
   /** Stops the iterator. */
   signal?: AbortSignal;
+}
+
+/** Events of a decoding iterator besides ShmEvent. */
+export type ShmDecodeEvent =
+  | ShmEvent
+  /** Decoding (re)starts at message `seq`; `skipped` records were passed over to get there. */
+  | { kind: 'resync'; seq: number; skipped: number }
+  /** A record failed to decode; the iterator resyncs from the next header copy. */
+  | { kind: 'corrupt'; seq: number; message: string };
+
+/** The header copy a decoder starts from. */
+export interface ShmHeaderCopy {
+  header: Buffer;
+  /** Codec resume state stored with the header (empty if the producer gave none). */
+  state: Buffer;
+  /** Message number the header holds for. */
+  seq: number;
 }
 
 /** One raw record with its message sequence number. */
@@ -284,6 +302,97 @@ export class ShmConsumer extends EventEmitter {
     }
   }
 
+  /**
+   * Decodes records with decoders built from the producer's header copy. Starts (and, after a
+   * loss, a producer restart or an undecodable record, restarts) from the newest header copy,
+   * asking the producer for one when needed; yields `lost` (drops seen as a gap), `resync`,
+   * `epoch`, `closed`, `reopened` and `corrupt` events in stream order between the values.
+   */
+  async *decodeWith<T>(
+    makeDecoder: (h: ShmHeaderCopy) => (payload: Buffer) => T,
+    opts: ShmWaitOptions = {},
+  ): AsyncIterableIterator<T | ShmDecodeEvent> {
+    const idler = new Idler(opts);
+    const follow = opts.follow ?? true;
+    let buf = Buffer.allocUnsafe(65536);
+    let decode: ((payload: Buffer) => T) | null = null;
+    let lostSeen = this.h.stats().lost;
+    let lastRequest = 0;
+    let closed = false;
+    let lastCheck = 0;
+    while (!opts.signal?.aborted && this.handle) {
+      const h = this.h;
+      if (!decode && !closed && !h.epochChanged()) {
+        const copy = h.resyncFromHeader();
+        if (copy) {
+          decode = makeDecoder({ header: copy.header, state: copy.state, seq: copy.seq });
+          const lost = h.stats().lost;
+          yield { kind: 'resync', seq: copy.seq, skipped: lost - lostSeen };
+          lostSeen = lost;
+          continue;
+        }
+        const now = Date.now();
+        // Ask once, then again now and then in case the producer restarted meanwhile.
+        if (lastRequest === 0 || now - lastRequest >= 100) {
+          h.requestHeader();
+          lastRequest = now;
+        }
+        await idler.idle();
+        continue;
+      }
+      let r: number;
+      try {
+        r = h.popInto(buf);
+      } catch (e) {
+        const err = e as { code?: string };
+        if (err.code !== 'E_BUFFER_TOO_SMALL') nativeCall(() => { throw e; });
+        buf = Buffer.allocUnsafe(buf.length * 4);
+        continue;
+      }
+      if (r >= 0) {
+        idler.reset();
+        closed = false;
+        if (!decode) continue; // cannot happen: we only pop once a decoder exists
+        try {
+          yield decode(buf.subarray(0, r));
+        } catch (e) {
+          decode = null;
+          lastRequest = 0;
+          yield { kind: 'corrupt', seq: h.lastSeq(), message: e instanceof Error ? e.message : String(e) };
+        }
+        continue;
+      }
+      if (r === LOST || r === EPOCH) {
+        const ev = this.event(r);
+        decode = null;
+        lastRequest = 0;
+        if (r === LOST) lostSeen = h.stats().lost;
+        if (ev) yield ev;
+        continue;
+      }
+      if (r === CLOSED) {
+        if (!closed) {
+          closed = true;
+          decode = null;
+          yield { kind: 'closed' };
+          if (!follow) return;
+        }
+        const now = Date.now();
+        if (idler.sleeping && now - lastCheck >= 50) {
+          lastCheck = now;
+          if (this.reopen()) {
+            closed = false;
+            lastRequest = 0;
+            lostSeen = this.h.stats().lost;
+            yield { kind: 'reopened' };
+            continue;
+          }
+        }
+      }
+      await idler.idle();
+    }
+  }
+
   /** After the producer closed: attach to a new file under the same name, if there is one. */
   reopen(): boolean {
     if (!this.h.replaced()) return false;
@@ -299,9 +408,10 @@ export class ShmConsumer extends EventEmitter {
     return true;
   }
 
-  /** @internal header-copy access for the decoding iterator. */
-  headerControl(): Pick<RingConsumerHandle, 'requestHeader' | 'header' | 'resyncFromHeader'> {
-    return this.h;
+  /** The producer's current header copy (without moving), or null if it wrote none yet. */
+  header(): ShmHeaderCopy | null {
+    const c = this.h.header();
+    return c ? { header: c.header, state: c.state, seq: c.seq } : null;
   }
 
   /** Detaches (another consumer may then attach). Idempotent. */

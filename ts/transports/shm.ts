@@ -5,6 +5,7 @@
  */
 import { PerpSignalError, nativeCall } from '../errors';
 import { binding } from '../native';
+import type { Transport } from '../pipeline';
 
 /** The part of the addon this module wraps (crates/perp-signal-node/src/ring.rs). */
 interface RingProducerHandle {
@@ -13,6 +14,7 @@ interface RingProducerHandle {
   headerWanted(): boolean;
   setHeader(header: Uint8Array, state: Uint8Array): void;
   stats(): { pushed: number; dropped: number; epoch: bigint };
+  consumerPid(): number;
   close(): void;
 }
 interface RingProducerBinding {
@@ -45,10 +47,14 @@ export interface ShmPublisherOptions {
 
 const EMPTY = new Uint8Array(0);
 
-export class ShmPublisher {
+export class ShmPublisher implements Transport {
+  /** Transport name, as the pipeline's stats label it. */
+  readonly name = 'shm';
+
   private constructor(
     private handle: RingProducerHandle | null,
-    readonly name: string,
+    /** The queue's file name under /dev/shm. */
+    readonly queue: string,
     private readonly headerSource?: () => Uint8Array | HeaderCopy,
   ) {}
 
@@ -63,7 +69,7 @@ export class ShmPublisher {
   }
 
   private get h(): RingProducerHandle {
-    if (!this.handle) throw new PerpSignalError('E_CLOSED', `shm publisher ${this.name} is closed; create a new one`);
+    if (!this.handle) throw new PerpSignalError('E_CLOSED', `shm publisher ${this.queue} is closed; create a new one`);
     return this.handle;
   }
 
@@ -107,9 +113,23 @@ export class ShmPublisher {
     return this.h.stats();
   }
 
-  /** Tells consumers the stream ended and removes the file (unless `keep`). Idempotent. */
-  close(): void {
+  /** Frames dropped because the ring was full (Transport). */
+  drops(): number {
+    return this.handle?.stats().dropped ?? 0;
+  }
+
+  /** 1 while a consumer is attached (the ring has at most one), else 0 (Transport). */
+  consumers(): number {
+    return (this.handle?.consumerPid() ?? 0) !== 0 ? 1 : 0;
+  }
+
+  /**
+   * Tells consumers the stream ended and removes the file (unless `keep`). Takes effect at once;
+   * the promise is for the pipeline's Transport interface. Idempotent.
+   */
+  close(): Promise<void> {
     this.handle?.close();
     this.handle = null;
+    return Promise.resolve();
   }
 }

@@ -90,6 +90,12 @@ impl RingProducer {
         })
     }
 
+    /// Pid of the attached consumer, 0 if none (a plain load from the control block).
+    #[napi(js_name = "consumerPid")]
+    pub fn consumer_pid(&self) -> u32 {
+        self.inner.as_ref().map_or(0, |p| p.consumer_pid())
+    }
+
     /// Marks the ring closed for consumers and removes the file unless it was created with keep.
     #[napi]
     pub fn close(&mut self) {
@@ -234,6 +240,12 @@ impl RingConsumer {
             count,
             epoch: BigInt::from(epoch),
         })
+    }
+
+    /// True when the file's epoch is no longer ours (restart or shutdown); one load, no call.
+    #[napi(js_name = "epochChanged")]
+    pub fn epoch_changed(&self) -> bool {
+        self.inner.as_ref().is_some_and(|c| c.epoch_changed())
     }
 
     #[napi(js_name = "requestHeader")]

@@ -159,7 +159,7 @@ impl Consumer {
     pub fn pop_into(&mut self, buf: &mut [u8]) -> Result<Pop, RingError> {
         let e = self.view.at(OFF_EPOCH).load(Ordering::Acquire);
         if e != self.epoch && !self.draining(e) {
-            return Ok(self.epoch_changed(e));
+            return Ok(self.on_epoch(e));
         }
         if self.read == self.cached_write {
             self.cached_write = self.view.at(OFF_WRITE).load(Ordering::Acquire);
@@ -201,7 +201,7 @@ impl Consumer {
         fence(Ordering::Acquire);
         let e = self.view.at(OFF_EPOCH).load(Ordering::Relaxed);
         if e != self.epoch && !self.draining(e) {
-            return Ok(self.epoch_changed(e));
+            return Ok(self.on_epoch(e));
         }
         self.read += need;
         self.view.at(OFF_READ).store(self.read, Ordering::Release);
@@ -246,7 +246,7 @@ impl Consumer {
         e == EPOCH_CLOSED && self.epoch != EPOCH_INITIALIZING
     }
 
-    fn epoch_changed(&mut self, e: u64) -> Pop {
+    fn on_epoch(&mut self, e: u64) -> Pop {
         match e {
             EPOCH_INITIALIZING => Pop::Empty,
             EPOCH_CLOSED => Pop::Closed,
@@ -273,6 +273,11 @@ impl Consumer {
         let next = self.view.at(OFF_PUSHED).load(Ordering::Relaxed)
             + self.view.at(OFF_DROPPED).load(Ordering::Relaxed);
         next.wrapping_sub(u64::from((next as u32).wrapping_sub(seq_lo)))
+    }
+
+    /// True when the producer restarted or shut down since we attached (pop reports which).
+    pub fn epoch_changed(&self) -> bool {
+        self.view.at(OFF_EPOCH).load(Ordering::Acquire) != self.epoch
     }
 
     /// Asks the producer to store a fresh header copy (it does so at its next publish).

@@ -8,11 +8,13 @@ mod error;
 pub mod layout;
 mod map;
 pub mod name;
+mod pingpong;
 mod producer;
 mod view;
 
 pub use consumer::{Consumer, ConsumerStats, Pop, StartAt};
 pub use error::RingError;
 pub use name::check_name;
+pub use pingpong::{monotonic_ns, SharedPage};
 pub use producer::{Producer, ProducerOptions, ProducerStats, Push};
 pub use view::HeaderSnapshot;

@@ -154,6 +154,21 @@ impl Producer {
     /// Appends one record, or drops it (and counts the drop) if the ring is full.
     #[inline]
     pub fn push(&mut self, payload: &[u8]) -> Result<Push, RingError> {
+        if self.try_push(payload)? {
+            return Ok(Push::Pushed);
+        }
+        self.seq += 1;
+        self.dropped += 1;
+        self.view
+            .at(OFF_DROPPED)
+            .store(self.dropped, Ordering::Relaxed);
+        Ok(Push::Dropped)
+    }
+
+    /// Appends one record if it fits; false (nothing written, nothing counted) if the ring is
+    /// full, for producers that would rather wait than drop.
+    #[inline]
+    pub fn try_push(&mut self, payload: &[u8]) -> Result<bool, RingError> {
         if payload.len() > self.max_payload {
             return Err(RingError::RecordTooLarge {
                 len: payload.len(),
@@ -169,10 +184,7 @@ impl Producer {
                 .load(Ordering::Acquire)
                 .clamp(self.base, self.write);
             if self.write + need - self.cached_read > self.view.capacity {
-                self.seq += 1;
-                self.dropped += 1;
-                self.view.at(OFF_DROPPED).store(self.dropped, Ordering::Relaxed);
-                return Ok(Push::Dropped);
+                return Ok(false);
             }
         }
         self.view
@@ -183,7 +195,7 @@ impl Producer {
         self.pushed += 1;
         self.view.at(OFF_WRITE).store(self.write, Ordering::Release);
         self.view.at(OFF_PUSHED).store(self.pushed, Ordering::Relaxed);
-        Ok(Push::Pushed)
+        Ok(true)
     }
 
     /// Pushes every frame of a batch framed as `u32 LE length + payload`; returns how many were
@@ -246,6 +258,14 @@ impl Producer {
 
     pub fn epoch(&self) -> u64 {
         self.epoch
+    }
+
+    /// Pid of the attached consumer, 0 if none.
+    pub fn consumer_pid(&self) -> u32 {
+        self.view
+            .map
+            .u32_at(OFF_CONSUMER_PID)
+            .load(Ordering::Relaxed)
     }
 
     pub fn path(&self) -> &std::path::Path {
