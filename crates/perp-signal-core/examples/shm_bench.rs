@@ -9,9 +9,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use perp_signal_core::ring::{
-    monotonic_ns, Consumer, Pop, Producer, ProducerOptions, SharedPage, StartAt,
-};
+use perp_signal_core::ring::{monotonic_ns, Consumer, Pop, Producer, ProducerOptions, SharedPage, StartAt};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -71,7 +69,9 @@ fn floor(rounds: u64) -> Res<()> {
     let page = SharedPage::create(&name)?;
     let child = spawn_self(&["pong", &name, &rounds.to_string()])?;
     let (ping, pong, ready) = (page.word(0), page.word(1), page.word(2));
-    wait_until("pong to start", || ready.load(std::sync::atomic::Ordering::Acquire) == 1)?;
+    wait_until("pong to start", || {
+        ready.load(std::sync::atomic::Ordering::Acquire) == 1
+    })?;
     let mut one_way = Vec::with_capacity(rounds as usize);
     for i in 1..=rounds {
         let t0 = monotonic_ns();
@@ -182,7 +182,10 @@ fn throughput(n: u64) -> Res<()> {
         }
     }
     let out = child_output(child?)?;
-    println!("{{\"test\":\"throughput\",\"size\":32,{}", out.trim_start_matches('{'));
+    println!(
+        "{{\"test\":\"throughput\",\"size\":32,{}",
+        out.trim_start_matches('{')
+    );
     Ok(())
 }
 

@@ -161,11 +161,7 @@ pub struct RingConsumer {
 impl RingConsumer {
     #[napi(factory)]
     pub fn open(env: Env, name: String, latest: bool) -> Result<Self> {
-        let start = if latest {
-            StartAt::Latest
-        } else {
-            StartAt::Oldest
-        };
+        let start = if latest { StartAt::Latest } else { StartAt::Oldest };
         let c = Consumer::open(&name, start).map_err(|e| ring_err(&env, e))?;
         Ok(RingConsumer {
             inner: Some(c),

@@ -33,8 +33,7 @@ impl SharedPage {
     pub fn create(name: &str) -> Result<Self, RingError> {
         let path = path_of(name)?;
         let file = map::create_new(&path).map_err(|e| map::io_err("create", &path, e))?;
-        file.set_len(4096)
-            .map_err(|e| map::io_err("resize", &path, e))?;
+        file.set_len(4096).map_err(|e| map::io_err("resize", &path, e))?;
         let map = Mapping::new(file, 4096, &path)?;
         Ok(SharedPage {
             map,
@@ -46,10 +45,7 @@ impl SharedPage {
     pub fn open(name: &str) -> Result<Self, RingError> {
         let path = path_of(name)?;
         let file = map::open_existing(&path).map_err(|e| map::io_err("open", &path, e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| map::io_err("stat", &path, e))?
-            .len();
+        let len = file.metadata().map_err(|e| map::io_err("stat", &path, e))?.len();
         if len != 4096 {
             return Err(RingError::NotAQueue {
                 path: path.display().to_string(),

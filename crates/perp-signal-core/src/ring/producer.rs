@@ -159,9 +159,7 @@ impl Producer {
         }
         self.seq += 1;
         self.dropped += 1;
-        self.view
-            .at(OFF_DROPPED)
-            .store(self.dropped, Ordering::Relaxed);
+        self.view.at(OFF_DROPPED).store(self.dropped, Ordering::Relaxed);
         Ok(Push::Dropped)
     }
 
@@ -262,10 +260,7 @@ impl Producer {
 
     /// Pid of the attached consumer, 0 if none.
     pub fn consumer_pid(&self) -> u32 {
-        self.view
-            .map
-            .u32_at(OFF_CONSUMER_PID)
-            .load(Ordering::Relaxed)
+        self.view.map.u32_at(OFF_CONSUMER_PID).load(Ordering::Relaxed)
     }
 
     pub fn path(&self) -> &std::path::Path {
