@@ -70,9 +70,13 @@ describe('docs/shm-layout.md matches the bytes', () => {
   it('the Python reference consumer of the doc reads a live ring, across the wrap', () => {
     pub = ShmPublisher.create({ name, capacity: 4096 });
     const sent: Buffer[] = [];
+    let at = 0; // the write cursor, as the doc's record sizes give it
     const send = (n: number): void => {
       for (let i = 0; i < n; i++) {
-        const m = Buffer.alloc(1 + ((sent.length * 7) % 40), sent.length & 0xff);
+        // A 40-byte payload whose record starts in the last 48 bytes of the ring must wrap.
+        const len = at % 4096 >= 4048 ? 40 : 1 + ((sent.length * 7) % 40);
+        at += (8 + len + 7) & ~7;
+        const m = Buffer.alloc(len, sent.length & 0xff);
         expect(pub?.push(m)).toBe(true);
         sent.push(m);
       }
