@@ -2,7 +2,7 @@
 export { encodeUvarints, decodeUvarints } from './varint';
 export { PerpSignalError } from './errors';
 export { platformTriple } from './platform';
-export { ShmPublisher } from './transports/shm';
-export type { ShmPublisherOptions, HeaderCopy } from './transports/shm';
+export { ShmPublisher, headerCopyOf } from './transports/shm';
+export type { ShmPublisherOptions, HeaderCopy, HeaderSourceEncoder } from './transports/shm';
 export { ShmConsumer } from './clients/shm';
 export type { ShmConsumerOptions, ShmConsumerStats, ShmEvent, ShmRecord, ShmWaitOptions } from './clients/shm';

@@ -47,6 +47,24 @@ export interface ShmPublisherOptions {
 
 const EMPTY = new Uint8Array(0);
 
+/** What headerCopyOf needs of the codec's Encoder. */
+export interface HeaderSourceEncoder {
+  header(): Buffer;
+  stateV1(): { lastTimes: number[] } | null;
+}
+
+/**
+ * The header copy for an encoder's current state: its header, and for wire v1 each asset's last
+ * trade time as `N x f64 LE` (docs/shm-layout.md). Use as `headerSource: () => headerCopyOf(enc)`.
+ */
+export function headerCopyOf(enc: HeaderSourceEncoder): HeaderCopy {
+  const v1 = enc.stateV1();
+  if (!v1) return { header: enc.header() };
+  const state = Buffer.alloc(8 * v1.lastTimes.length);
+  v1.lastTimes.forEach((t, i) => state.writeDoubleLE(t, 8 * i));
+  return { header: enc.header(), state };
+}
+
 export class ShmPublisher implements Transport {
   /** Transport name, as the pipeline's stats label it. */
   readonly name = 'shm';
@@ -65,7 +83,14 @@ export class ShmPublisher implements Transport {
    */
   static create(opts: ShmPublisherOptions): ShmPublisher {
     const h = nativeCall(() => native.RingProducer.create(opts.name, opts.capacity, opts.keep ?? false));
-    return new ShmPublisher(h, opts.name, opts.headerSource);
+    const pub = new ShmPublisher(h, opts.name, opts.headerSource);
+    try {
+      pub.refreshHeader();
+    } catch (e) {
+      void pub.close();
+      throw e;
+    }
+    return pub;
   }
 
   private get h(): RingProducerHandle {

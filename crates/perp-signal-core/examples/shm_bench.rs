@@ -217,6 +217,27 @@ fn produce(name: &str, n: u64, interval_ns: u64) -> Res<()> {
     Ok(())
 }
 
+/// Push and pop in one thread: the instruction cost of the ring alone, no cache line crossing.
+fn local(n: u64) -> Res<()> {
+    let name = format!("ps-bench-local-{}", std::process::id());
+    let mut p = Producer::create(&name, CAPACITY, ProducerOptions::default())?;
+    let mut c = Consumer::open(&name, StartAt::Oldest)?;
+    let msg = [0x5au8; 32];
+    let mut buf = [0u8; 64];
+    let t0 = Instant::now();
+    for _ in 0..n / 1000 {
+        for _ in 0..1000 {
+            p.push(&msg)?;
+        }
+        for _ in 0..1000 {
+            c.pop_into(&mut buf)?;
+        }
+    }
+    let ns = t0.elapsed().as_nanos() as f64 / n as f64;
+    println!("{{\"test\":\"local\",\"ns_per_push_pop\":{ns:.1}}}");
+    Ok(())
+}
+
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
@@ -226,6 +247,7 @@ fn main() -> Res<()> {
         Some("consume") => consume(&args[2], arg(&args, 3, "N")?),
         Some("throughput") => throughput(arg(&args, 2, "N")?),
         Some("drain") => drain(&args[2], arg(&args, 3, "N")?),
+        Some("local") => local(arg(&args, 2, "N")?),
         Some("produce") => produce(&args[2], arg(&args, 3, "N")?, arg(&args, 4, "INTERVAL_NS")?),
         _ => Err("usage: shm_bench floor|latency|throughput|produce ... (see the source)".into()),
     }

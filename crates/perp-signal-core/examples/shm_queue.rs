@@ -58,13 +58,9 @@ fn consume(name: &str, count: u64) -> Res<()> {
 
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let num = |i: usize, d: u64| -> Res<u64> {
-        Ok(args.get(i).map(|s| s.parse()).transpose()?.unwrap_or(d))
-    };
+    let num = |i: usize, d: u64| -> Res<u64> { Ok(args.get(i).map(|s| s.parse()).transpose()?.unwrap_or(d)) };
     match (args.first().map(String::as_str), args.get(1)) {
-        (Some("produce"), Some(name)) => {
-            produce(name, num(2, 10)?, Duration::from_millis(num(3, 100)?))
-        }
+        (Some("produce"), Some(name)) => produce(name, num(2, 10)?, Duration::from_millis(num(3, 100)?)),
         (Some("consume"), Some(name)) => consume(name, num(2, 0)?),
         _ => Err("usage: shm_queue produce NAME [COUNT [INTERVAL_MS]] | consume NAME [COUNT]".into()),
     }
