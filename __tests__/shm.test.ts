@@ -122,7 +122,7 @@ describe('shm ring from Node', () => {
     const pub = track(ShmPublisher.create({ name, capacity: 4096 }));
     const con = track(ShmConsumer.open(name));
     const lost: number[] = [];
-    con.on('lost', (e: { count: number }) => lost.push(e.count));
+    con.on('lost', (e: { missing: number }) => lost.push(e.missing));
     const msg = Buffer.alloc(56, 1); // 64-byte records: 64 fit
     let dropped = 0;
     for (let i = 0; i < 100; i++) dropped += pub.publish(framed(msg));
@@ -308,10 +308,11 @@ describe('resync from the header copy', () => {
     expect(afterResync).toBe(20);
     const kinds = events.map((e) => e.kind);
     expect(kinds).toEqual(['lost', 'resync']);
-    const lost = events[0] as { count: number };
+    const lost = events[0] as { missing: number; scope: string };
+    expect(lost.scope).toBe('ring');
     const resync = events[1] as { seq: number; skipped: number };
     // Every message is accounted for: decoded, dropped (gap) or skipped to reach the header.
-    expect(11 + 170 + lost.count + resync.skipped).toBe(resync.seq + 1);
-    expect(lost.count).toBe(pub.stats().dropped);
+    expect(11 + 170 + lost.missing + resync.skipped).toBe(resync.seq + 1);
+    expect(lost.missing).toBe(pub.stats().dropped);
   });
 });

@@ -56,7 +56,7 @@ async function nodeConsumer() {
     }
   }
   let lost = 0;
-  c.on('lost', (e) => (lost += e.count));
+  c.on('lost', (e) => (lost += e.missing));
   const lat = new Float64Array(N);
   let got = 0;
   const buf = Buffer.alloc(64);

@@ -56,7 +56,8 @@ export interface ShmConsumerStats {
 
 /** Something that happened to the stream rather than a message. */
 export type ShmEvent =
-  | { kind: 'lost'; count: number }
+  /** The producer dropped `missing` messages (ring full) right before the next one. */
+  | { kind: 'lost'; scope: 'ring'; missing: number }
   | { kind: 'epoch'; epoch: bigint }
   | { kind: 'closed' }
   | { kind: 'reopened' };
@@ -164,7 +165,7 @@ export class ShmConsumer extends EventEmitter {
     if (code === EMPTY) return null;
     const e = this.h.lastEvent();
     let ev: ShmEvent;
-    if (code === LOST) ev = { kind: 'lost', count: e?.count ?? 0 };
+    if (code === LOST) ev = { kind: 'lost', scope: 'ring', missing: e?.count ?? 0 };
     else if (code === EPOCH) ev = { kind: 'epoch', epoch: e?.epoch ?? 0n };
     else if (code === CLOSED) {
       if (this.closedSeen) return null;
