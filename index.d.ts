@@ -5,9 +5,10 @@ export declare class RingConsumer {
   static open(name: string, latest: boolean): RingConsumer
   /**
    * Copies the next record into `buf`: its length, or -1 empty, -2 lost, -3 new epoch,
-   * -4 closed (see lastEvent()). No allocation, no system call.
+   * -4 closed (see lastEvent()). No allocation, no system call. While empty, polls again up to
+   * `spin_polls` times in Rust before returning -1 (cheaper than a call per poll from JS).
    */
-  popInto(buf: Buffer): number
+  popInto(buf: Buffer, spinPolls?: number | undefined | null): number
   /** The next record as a new Buffer, or the popInto code when there is none. */
   pop(): Buffer | number
   /** Sequence number of the last record popped, -1 before the first. */

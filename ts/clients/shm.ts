@@ -16,7 +16,7 @@ interface RingHeader {
   state: Buffer;
 }
 interface RingConsumerHandle {
-  popInto(buf: Uint8Array): number;
+  popInto(buf: Uint8Array, spinPolls?: number): number;
   pop(): Buffer | number;
   lastSeq(): number;
   lastEvent(): { kind: string; count: number; epoch: bigint } | null;
@@ -69,7 +69,10 @@ export interface ShmConsumerOptions {
 
 /** How an iterator waits for data: spin, then yield to the event loop, then sleep. */
 export interface ShmWaitOptions {
-  /** Empty polls answered at once before yielding (each is one native call, ~0.1 µs). Default 2000. */
+  /**
+   * When the ring runs empty, polls repeated in Rust (a few ns each, no system call) before
+   * yielding to the event loop: the event loop is blocked for that long. Default 2000.
+   */
   spinPolls?: number;
   /** Empty polls that yield with setImmediate before sleeping. Default 200. */
   yieldPolls?: number;
@@ -119,14 +122,17 @@ export class Idler {
   reset(): void {
     this.polls = 0;
   }
+  /** Native spin polls for the next pop: the full spin right after data, none once idle. */
+  get spinPolls(): number {
+    return this.polls === 0 ? this.spin : 0;
+  }
   /** True once the idler has reached its sleeping stage (a good time for slow checks). */
   get sleeping(): boolean {
-    return this.polls >= this.spin + this.yields;
+    return this.polls >= this.yields;
   }
   async idle(): Promise<void> {
     this.polls += 1;
-    if (this.polls <= this.spin) return;
-    if (this.polls <= this.spin + this.yields) await yieldOnce();
+    if (this.polls <= this.yields) await yieldOnce();
     else await sleep(this.sleepMs);
   }
 }
@@ -200,14 +206,16 @@ export class ShmConsumer extends EventEmitter {
   /**
    * Copies the next record into `buf` without allocating: returns its length, or -1 when there
    * is none. Events as for pop(). Throws `E_BUFFER_TOO_SMALL` (record left in place) if `buf`
-   * cannot hold it.
+   * cannot hold it. `spinPolls`: while empty, poll again up to this many times inside Rust
+   * (no system call, a few ns each) before returning -1: a polling loop then pays one N-API call
+   * per message instead of one per poll.
    */
-  popInto(buf: Buffer): number {
+  popInto(buf: Buffer, spinPolls = 0): number {
     const h = this.h;
     for (let i = 0; i < 4; i++) {
       let r: number;
       try {
-        r = h.popInto(buf);
+        r = h.popInto(buf, spinPolls);
       } catch (e) {
         return nativeCall(() => {
           throw e;
@@ -263,7 +271,7 @@ export class ShmConsumer extends EventEmitter {
     while (!opts.signal?.aborted && this.handle) {
       let r: number;
       try {
-        r = this.h.popInto(buf);
+        r = this.h.popInto(buf, idler.spinPolls);
       } catch (e) {
         const err = e as { code?: string };
         if (err.code !== 'E_BUFFER_TOO_SMALL') nativeCall(() => { throw e; });
@@ -343,7 +351,7 @@ export class ShmConsumer extends EventEmitter {
       }
       let r: number;
       try {
-        r = h.popInto(buf);
+        r = h.popInto(buf, idler.spinPolls);
       } catch (e) {
         const err = e as { code?: string };
         if (err.code !== 'E_BUFFER_TOO_SMALL') nativeCall(() => { throw e; });

@@ -2,14 +2,17 @@
 //!
 //! Roles (the driver spawns this binary once per process):
 //!   floor ROUNDS                     cache-line ping-pong between two processes (spawns `pong`)
-//!   latency N INTERVAL_NS            paced push -> spinning Rust consumer (spawns `consume`)
+//!   latency N PAUSE_NS               one-in-flight push -> spinning Rust consumer (spawns `consume`)
 //!   throughput N                     push as fast as the consumer keeps up (spawns `drain`)
-//!   produce NAME N INTERVAL_NS       paced producer for an external (Node) consumer
-//! Each prints one JSON line with its figures (latencies in ns).
+//!   produce NAME N PAUSE_NS          one-in-flight producer for an external (Node) consumer
+//! Each prints one JSON line with its figures (latencies in ns). PERP_SIGNAL_BENCH_CPU=N pins the
+//! process to CPU N (the driver pins producers to 0 and consumers to 1).
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use perp_signal_core::ring::{monotonic_ns, Consumer, Pop, Producer, ProducerOptions, SharedPage, StartAt};
+use perp_signal_core::ring::{
+    monotonic_ns, pin_to_cpu, Consumer, Pop, Producer, ProducerOptions, SharedPage, StartAt,
+};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -38,11 +41,13 @@ fn percentiles(mut v: Vec<u64>) -> String {
     )
 }
 
+/// Children (the consuming side) run on the CPU after ours.
 fn spawn_self(args: &[&str]) -> Res<std::process::Child> {
-    Ok(Command::new(std::env::current_exe()?)
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()?)
+    let mut cmd = Command::new(std::env::current_exe()?);
+    if let Some(cpu) = bench_cpu() {
+        cmd.env("PERP_SIGNAL_BENCH_CPU", (cpu + 1).to_string());
+    }
+    Ok(cmd.args(args).stdout(Stdio::piped()).spawn()?)
 }
 
 fn child_output(child: std::process::Child) -> Res<String> {
@@ -102,17 +107,24 @@ fn stamp(buf: &mut [u8; 64], i: u64) -> usize {
     16 + (i % 49) as usize
 }
 
-fn paced_producer(name: &str, n: u64, interval_ns: u64) -> Res<Producer> {
+/// One message in flight at a time: wait until the consumer took the last one, let a short
+/// varying pause pass (so the two processes do not fall into lockstep), then push. Each sample is
+/// then one hand-off, not time spent queueing behind earlier messages.
+fn paced_producer(name: &str, n: u64, pause_ns: u64) -> Res<Producer> {
     let mut p = Producer::create(name, CAPACITY, ProducerOptions::default())?;
     wait_until("the consumer to attach", || p.consumer_pid() != 0)?;
     std::thread::sleep(Duration::from_millis(50));
     let mut buf = [0u8; 64];
-    let mut next = monotonic_ns();
+    let mut rnd = 0x9e37_79b9_u64;
     for i in 0..n {
-        while monotonic_ns() < next {
+        wait_until("the consumer to catch up", || p.backlog() == 0)?;
+        rnd ^= rnd << 13;
+        rnd ^= rnd >> 7;
+        rnd ^= rnd << 17;
+        let until = monotonic_ns() + pause_ns / 2 + rnd % pause_ns.max(1);
+        while monotonic_ns() < until {
             std::hint::spin_loop();
         }
-        next += interval_ns;
         buf[8..16].copy_from_slice(&i.to_le_bytes());
         let len = stamp(&mut buf, i);
         p.push(&buf[..len])?;
@@ -238,7 +250,16 @@ fn local(n: u64) -> Res<()> {
     Ok(())
 }
 
+fn bench_cpu() -> Option<usize> {
+    std::env::var("PERP_SIGNAL_BENCH_CPU").ok()?.parse().ok()
+}
+
 fn main() -> Res<()> {
+    if let Some(cpu) = bench_cpu() {
+        if !pin_to_cpu(cpu) {
+            eprintln!("shm_bench: could not pin to CPU {cpu}; running unpinned");
+        }
+    }
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("floor") => floor(arg(&args, 2, "ROUNDS")?),

@@ -87,24 +87,25 @@ fn full_ring_drops_counts_and_the_consumer_sees_the_gap() {
     let name = Name::new("full");
     let mut p = producer(&name, 4096);
     let mut c = Consumer::open(&name.0, StartAt::Oldest).expect("open");
-    let msg = [7u8; 56]; // 64-byte records: 64 fit in 4 KiB
+    // 64-byte records: 63 fit in 4 KiB (the word after the last record must stay free).
+    let msg = [7u8; 56];
     let mut results = Vec::new();
     for _ in 0..70 {
         results.push(p.push(&msg).expect("push"));
     }
-    assert_eq!(results.iter().filter(|r| **r == Push::Pushed).count(), 64);
-    assert_eq!(p.stats().dropped, 6);
-    assert_eq!(c.stats().producer_dropped, 6);
+    assert_eq!(results.iter().filter(|r| **r == Push::Pushed).count(), 63);
+    assert_eq!(p.stats().dropped, 7);
+    assert_eq!(c.stats().producer_dropped, 7);
     let mut buf = [0u8; 64];
-    for i in 0..64 {
+    for i in 0..63 {
         assert_eq!(pop_record(&mut c, &mut buf), Pop::Record { len: 56, seq: i });
     }
     assert_eq!(pop_record(&mut c, &mut buf), Pop::Empty);
     p.push(b"after").expect("push");
-    assert_eq!(pop_record(&mut c, &mut buf), Pop::Lost { count: 6 });
+    assert_eq!(pop_record(&mut c, &mut buf), Pop::Lost { count: 7 });
     assert_eq!(pop_record(&mut c, &mut buf), Pop::Record { len: 5, seq: 70 });
     assert_eq!(&buf[..5], b"after");
-    assert_eq!(c.stats().lost, 6);
+    assert_eq!(c.stats().lost, 7);
 }
 
 #[test]
@@ -120,11 +121,11 @@ fn overrun_consumer_resyncs_from_the_header_copy() {
         (&b"HDR0"[..], &b"state0"[..])
     );
     assert!(c.resync(&snap));
-    // The consumer pauses while 300 messages arrive: 16-byte records, 256 fit, 44 are dropped.
+    // The consumer pauses while 300 messages arrive: 16-byte records, 255 fit, 45 are dropped.
     for i in 0..300u32 {
         p.push(&i.to_le_bytes()).expect("push");
     }
-    assert_eq!(p.stats().dropped, 44);
+    assert_eq!(p.stats().dropped, 45);
     assert!(!p.header_wanted());
     let mut buf = [0u8; 64];
     for i in 0..100u32 {
@@ -280,9 +281,10 @@ fn bad_input_gets_clear_errors() {
     assert_eq!(err.code(), "E_NO_QUEUE");
 
     let mut p = producer(&name, 4096);
-    let err = p.push(&[0u8; 4096]).expect_err("too large");
+    let err = p.push(&[0u8; 4081]).expect_err("too large");
     assert_eq!(err.code(), "E_RECORD_TOO_LARGE");
-    assert_eq!(p.push(&[0u8; 4088]).expect("largest"), Push::Pushed);
+    assert!(err.to_string().contains("at most 4080"), "{err}");
+    assert_eq!(p.push(&[0u8; 4080]).expect("largest"), Push::Pushed);
     let err = p.set_header(&[0u8; 20000], b"").expect_err("header too large");
     assert_eq!(err.code(), "E_HEADER_TOO_LARGE");
     let err = p.push_framed(&[5, 0, 0, 0, 1, 2]).expect_err("bad frame");
@@ -291,10 +293,10 @@ fn bad_input_gets_clear_errors() {
     let mut small = [0u8; 10];
     let err = c.pop_into(&mut small).expect_err("buffer too small");
     assert_eq!(err.code(), "E_BUFFER_TOO_SMALL");
-    let mut big = vec![0u8; 4088];
+    let mut big = vec![0u8; 4080];
     assert_eq!(
         c.pop_into(&mut big).expect("pop"),
-        Pop::Record { len: 4088, seq: 0 }
+        Pop::Record { len: 4080, seq: 0 }
     );
 }
 

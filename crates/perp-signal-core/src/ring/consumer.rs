@@ -55,7 +55,6 @@ pub struct Consumer {
     start: StartAt,
     epoch: u64,
     read: u64,
-    cached_write: u64,
     expected: Option<u64>,
     lost: u64,
     popped: u64,
@@ -126,7 +125,6 @@ impl Consumer {
             start,
             epoch: EPOCH_INITIALIZING,
             read: 0,
-            cached_write: 0,
             expected: None,
             lost: 0,
             popped: 0,
@@ -149,7 +147,6 @@ impl Consumer {
         };
         self.epoch = epoch;
         self.read = read;
-        self.cached_write = write;
         self.expected = None;
         at(OFF_READ).store(read, Ordering::Release);
     }
@@ -161,17 +158,16 @@ impl Consumer {
         if e != self.epoch && !self.draining(e) {
             return Ok(self.on_epoch(e));
         }
-        if self.read == self.cached_write {
-            self.cached_write = self.view.at(OFF_WRITE).load(Ordering::Acquire);
-            if self.read == self.cached_write {
-                return Ok(if e == self.epoch { Pop::Empty } else { Pop::Closed });
-            }
+        let word = self.view.record_word(self.read).load(Ordering::Acquire);
+        if word == 0 {
+            return Ok(if e == self.epoch { Pop::Empty } else { Pop::Closed });
         }
-        let (len32, seq_lo) = self.view.get_record_header(self.read);
-        let len = len32 as usize;
+        let len32 = word as u32;
+        let seq_lo = (word >> 32) as u32;
+        let len = (len32 & !RECORD_COMMITTED) as usize;
         let need = record_size(len);
-        if len > self.max_payload || self.read + need > self.cached_write {
-            return self.corrupt("record length runs past the write cursor");
+        if len32 & RECORD_COMMITTED == 0 || len > self.max_payload {
+            return self.corrupt("record header is not a committed record");
         }
         let seq = match self.expected {
             Some(exp) => {
@@ -210,6 +206,22 @@ impl Consumer {
         Ok(Pop::Record { len, seq })
     }
 
+    /// Like pop_into, but while the ring is empty polls again up to `spin_polls` times (a few ns
+    /// each, still no system call) before answering Empty: a caller that pays a high price per
+    /// call (Node through N-API) waits here instead of in its own loop.
+    #[inline]
+    pub fn pop_into_spin(&mut self, buf: &mut [u8], spin_polls: u32) -> Result<Pop, RingError> {
+        let mut left = spin_polls;
+        loop {
+            let r = self.pop_into(buf)?;
+            if r != Pop::Empty || left == 0 {
+                return Ok(r);
+            }
+            left -= 1;
+            std::hint::spin_loop();
+        }
+    }
+
     /// Pops into a fresh Vec; Empty/Lost/Epoch/Closed come back as the Err side of the inner
     /// result so a caller can match on them.
     pub fn pop(&mut self) -> Result<Result<(Vec<u8>, u64), Pop>, RingError> {
@@ -229,14 +241,9 @@ impl Consumer {
         if e != self.epoch && !self.draining(e) {
             return None;
         }
-        if self.read == self.cached_write {
-            self.cached_write = self.view.at(OFF_WRITE).load(Ordering::Acquire);
-            if self.read == self.cached_write {
-                return None;
-            }
-        }
-        let (len, _) = self.view.get_record_header(self.read);
-        Some((len as usize).min(self.max_payload))
+        let word = self.view.record_word(self.read).load(Ordering::Acquire);
+        let len = (word as u32 & !RECORD_COMMITTED) as usize;
+        (word != 0).then_some(len.min(self.max_payload))
     }
 
     /// After a clean shutdown the records already pushed stay valid (nobody writes the file until
@@ -304,7 +311,6 @@ impl Consumer {
             self.lost += snap.seq.saturating_sub(exp);
         }
         self.read = snap.pos;
-        self.cached_write = write;
         self.expected = Some(snap.seq);
         self.view.at(OFF_READ).store(self.read, Ordering::Release);
         true

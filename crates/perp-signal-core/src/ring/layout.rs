@@ -4,7 +4,7 @@
 //! ```text
 //! [0, 4096)            control block, one job per 64-byte cache line
 //! [4096, 20480)        header copy area (codec header + resume state), guarded by a seqlock
-//! [20480, 20480+cap)   data ring of records {u32 len, u32 seq_lo, payload, pad to 8}
+//! [20480, 20480+cap)   data ring of records {u32 len|1<<31, u32 seq_lo, payload, pad to 8}
 //! ```
 //! Every integer is little-endian; cursors are free-running byte counts (never wrap in practice).
 use super::error::RingError;
@@ -21,8 +21,12 @@ pub const DATA_OFFSET: usize = HEADER_AREA_OFFSET + HEADER_AREA_SIZE;
 pub const MIN_CAPACITY: u64 = 4096;
 pub const MAX_CAPACITY: u64 = 1 << 32;
 
-/// Record header: u32 payload length, u32 low bits of the message sequence number.
+/// Record header, one u64 word: low u32 = payload length | RECORD_COMMITTED, high u32 = low bits
+/// of the message sequence number. A zero word means "nothing here yet": the producer zeroes the
+/// word after each record before committing the record, so a consumer can poll the word at its
+/// read cursor instead of the write cursor and see header and payload in one cache-line transfer.
 pub const RECORD_HEADER: usize = 8;
+pub const RECORD_COMMITTED: u32 = 1 << 31;
 pub const RECORD_ALIGN: u64 = 8;
 
 /// Epoch values with a meaning of their own; any other value names one producer run.
@@ -82,10 +86,10 @@ pub fn record_size(len: usize) -> u64 {
     (RECORD_HEADER as u64 + len as u64 + RECORD_ALIGN - 1) & !(RECORD_ALIGN - 1)
 }
 
-/// Largest payload a ring of `capacity` bytes accepts.
+/// Largest payload a ring of `capacity` bytes accepts (one record plus the zeroed next header).
 pub fn max_payload(capacity: u64) -> usize {
     let cap = usize::try_from(capacity).unwrap_or(usize::MAX);
-    (cap - RECORD_HEADER).min(u32::MAX as usize)
+    (cap - 2 * RECORD_HEADER).min(RECORD_COMMITTED as usize - 1)
 }
 
 #[cfg(test)]

@@ -15,6 +15,6 @@ mod view;
 pub use consumer::{Consumer, ConsumerStats, Pop, StartAt};
 pub use error::RingError;
 pub use name::check_name;
-pub use pingpong::{monotonic_ns, SharedPage};
+pub use pingpong::{monotonic_ns, pin_to_cpu, SharedPage};
 pub use producer::{Producer, ProducerOptions, ProducerStats, Push};
 pub use view::HeaderSnapshot;

@@ -21,6 +21,19 @@ pub fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// Pins the calling thread to one CPU, so benchmark runs compare like with like (two processes
+/// on one CPU would measure the scheduler). Returns false if the kernel refused.
+pub fn pin_to_cpu(cpu: usize) -> bool {
+    // SAFETY: cpu_set_t is plain data that CPU_ZERO/CPU_SET initialise in place; the syscall
+    // only reads the set we pass, for the calling thread (pid 0).
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_ZERO(&mut set);
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+    }
+}
+
 /// One page in /dev/shm shared by name, seen as eight atomic words, each on its own cache line.
 pub struct SharedPage {
     map: Mapping,

@@ -128,6 +128,8 @@ impl Producer {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(1);
         at(OFF_STARTED_NS).store(now, Ordering::Relaxed);
+        // A consumer polls the header word at the read cursor: there must be no old record here.
+        view.record_word(base).store(0, Ordering::Relaxed);
         at(OFF_WRITE).store(base, Ordering::Relaxed);
         at(OFF_READ).store(base, Ordering::Relaxed);
         at(OFF_PUSHED).store(0, Ordering::Relaxed);
@@ -175,19 +177,24 @@ impl Producer {
             });
         }
         let need = record_size(payload.len());
-        if self.write + need - self.cached_read > self.view.capacity {
+        // One header's worth of slack: the word after the record is zeroed, and must be free.
+        let used = self.write + need + RECORD_HEADER as u64;
+        if used - self.cached_read > self.view.capacity {
             self.cached_read = self
                 .view
                 .at(OFF_READ)
                 .load(Ordering::Acquire)
                 .clamp(self.base, self.write);
-            if self.write + need - self.cached_read > self.view.capacity {
+            if used - self.cached_read > self.view.capacity {
                 return Ok(false);
             }
         }
         self.view
-            .put_record_header(self.write, payload.len() as u32, self.seq as u32);
+            .record_word(self.write + need)
+            .store(0, Ordering::Relaxed);
         self.view.put(self.write + RECORD_HEADER as u64, payload);
+        let word = u64::from(payload.len() as u32 | RECORD_COMMITTED) | (self.seq << 32);
+        self.view.record_word(self.write).store(word, Ordering::Release);
         self.write += need;
         self.seq += 1;
         self.pushed += 1;
@@ -256,6 +263,13 @@ impl Producer {
 
     pub fn epoch(&self) -> u64 {
         self.epoch
+    }
+
+    /// Bytes pushed and not yet consumed (one load of the consumer's cache line: not for every
+    /// push).
+    pub fn backlog(&self) -> u64 {
+        let read = self.view.at(OFF_READ).load(Ordering::Acquire);
+        self.write - read.clamp(self.base, self.write)
     }
 
     /// Pid of the attached consumer, 0 if none.

@@ -41,23 +41,10 @@ impl RingView {
         DATA_OFFSET + (pos & self.mask) as usize
     }
 
-    /// Writes a record header; `pos` is 8-aligned and capacity a multiple of 8, so it never wraps.
+    /// The record header word at `pos` (8-aligned, and capacity a multiple of 8: never wraps).
     #[inline]
-    pub fn put_record_header(&self, pos: u64, len: u32, seq_lo: u32) {
-        let mut h = [0u8; RECORD_HEADER];
-        h[..4].copy_from_slice(&len.to_le_bytes());
-        h[4..].copy_from_slice(&seq_lo.to_le_bytes());
-        self.map.write_bytes(self.ring_off(pos), &h);
-    }
-
-    #[inline]
-    pub fn get_record_header(&self, pos: u64) -> (u32, u32) {
-        let mut h = [0u8; RECORD_HEADER];
-        self.map.read_bytes(self.ring_off(pos), &mut h);
-        (
-            u32::from_le_bytes([h[0], h[1], h[2], h[3]]),
-            u32::from_le_bytes([h[4], h[5], h[6], h[7]]),
-        )
+    pub fn record_word(&self, pos: u64) -> &AtomicU64 {
+        self.map.u64_at(self.ring_off(pos))
     }
 
     /// Copies `src` into the ring at `pos`, wrapping byte-wise at the end.
