@@ -43,6 +43,8 @@ export declare class RingProducer {
   stats(): RingProducerStats
   /** Pid of the attached consumer, 0 if none (a plain load from the control block). */
   consumerPid(): number
+  /** True while a live consumer holds the ring (a system call: not per message). */
+  consumerAttached(): boolean
   /** Marks the ring closed for consumers and removes the file unless it was created with keep. */
   close(): void
 }

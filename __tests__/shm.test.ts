@@ -115,6 +115,10 @@ describe('shm ring from Node', () => {
     expect(con.popInto(big)).toBe(-1);
     expect(con.lastSeq()).toBe(2);
     expect(pub.stats()).toMatchObject({ pushed: 3, dropped: 0 });
+    expect(codeOf(() => pub.publish(Buffer.from([9, 0, 0, 0, 1]))).code).toBe('E_BAD_FRAME');
+    expect(codeOf(() => pub.setHeader(Buffer.alloc(20000))).code).toBe('E_HEADER_TOO_LARGE');
+    con.close();
+    expect(pub.consumers()).toBe(0);
   });
 
   it('drops when full without blocking, counts it, and the consumer learns the exact loss', () => {
@@ -177,10 +181,13 @@ describe('shm ring from Node', () => {
     expect(codeOf(() => ShmConsumer.open(name)).code).toBe('E_QUEUE_BUSY');
     expect(con.pop()).toEqual(Buffer.from('from-child'));
     const epochBefore = con.stats().epoch;
+    expect(con.stats().producerPid).toBe(child.pid);
+    expect(con.producerAlive()).toBe(true);
 
     child.kill('SIGKILL');
     await exited(child);
     expect(fs.existsSync(`/dev/shm/${name}`)).toBe(true); // a crash leaves the file behind
+    expect(con.producerAlive()).toBe(false);
     const pub = track(ShmPublisher.create({ name, capacity: 4096 }));
     const epochs: bigint[] = [];
     con.on('epoch', (e: { epoch: bigint }) => epochs.push(e.epoch));

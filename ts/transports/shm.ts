@@ -15,6 +15,7 @@ interface RingProducerHandle {
   setHeader(header: Uint8Array, state: Uint8Array): void;
   stats(): { pushed: number; dropped: number; epoch: bigint };
   consumerPid(): number;
+  consumerAttached(): boolean;
   close(): void;
 }
 interface RingProducerBinding {
@@ -143,9 +144,9 @@ export class ShmPublisher implements Transport {
     return this.handle?.stats().dropped ?? 0;
   }
 
-  /** 1 while a consumer is attached (the ring has at most one), else 0 (Transport). */
+  /** 1 while a live consumer is attached (the ring has at most one), else 0 (Transport). */
   consumers(): number {
-    return (this.handle?.consumerPid() ?? 0) !== 0 ? 1 : 0;
+    return this.handle?.consumerAttached() ? 1 : 0;
   }
 
   /**

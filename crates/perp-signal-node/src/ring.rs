@@ -96,6 +96,12 @@ impl RingProducer {
         self.inner.as_ref().map_or(0, |p| p.consumer_pid())
     }
 
+    /// True while a live consumer holds the ring (a system call: not per message).
+    #[napi(js_name = "consumerAttached")]
+    pub fn consumer_attached(&self) -> bool {
+        self.inner.as_ref().is_some_and(|p| p.consumer_attached())
+    }
+
     /// Marks the ring closed for consumers and removes the file unless it was created with keep.
     #[napi]
     pub fn close(&mut self) {

@@ -272,7 +272,13 @@ impl Producer {
         self.write - read.clamp(self.base, self.write)
     }
 
-    /// Pid of the attached consumer, 0 if none.
+    /// True while a live process holds the consumer lock (a system call: not for every push).
+    /// Unlike consumer_pid this is right even when the consumer died without detaching.
+    pub fn consumer_attached(&self) -> bool {
+        map::is_locked(self.view.map.file(), LOCK_CONSUMER).unwrap_or(false)
+    }
+
+    /// Pid of the attached consumer as it wrote it, 0 if none.
     pub fn consumer_pid(&self) -> u32 {
         self.view.map.u32_at(OFF_CONSUMER_PID).load(Ordering::Relaxed)
     }
