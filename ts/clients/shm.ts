@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import { setImmediate as yieldOnce, setTimeout as sleep } from 'node:timers/promises';
 import { PerpSignalError, nativeCall } from '../errors';
 import { binding } from '../native';
+import { assertShmSupported } from '../platform';
 
 /** The part of the addon this module wraps (crates/perp-signal-node/src/ring.rs). */
 interface RingHeader {
@@ -156,6 +157,7 @@ export class ShmConsumer extends EventEmitter {
    * `E_BAD_LAYOUT`, `E_BAD_NAME`.
    */
   static open(name: string, opts: ShmConsumerOptions = {}): ShmConsumer {
+    assertShmSupported();
     const latest = opts.start === 'latest';
     const h = nativeCall(() => native.RingConsumer.open(name, latest));
     return new ShmConsumer(h, name, latest);

@@ -5,6 +5,7 @@
  */
 import { PerpSignalError, nativeCall } from '../errors';
 import { binding } from '../native';
+import { assertShmSupported } from '../platform';
 import type { Transport } from '../pipeline';
 
 /** The part of the addon this module wraps (crates/perp-signal-node/src/ring.rs). */
@@ -83,6 +84,7 @@ export class ShmPublisher implements Transport {
    * `E_NOT_A_QUEUE` (a symlink or foreign file, left untouched).
    */
   static create(opts: ShmPublisherOptions): ShmPublisher {
+    assertShmSupported();
     const h = nativeCall(() => native.RingProducer.create(opts.name, opts.capacity, opts.keep ?? false));
     const pub = new ShmPublisher(h, opts.name, opts.headerSource);
     try {
