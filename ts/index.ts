@@ -19,7 +19,16 @@ export type { SourceOptions, SourceStats, SymbolStats, ReconnectEvent, SourceWar
 // The local exchange is a product feature (demo, tests, replay); the forwarder path never uses it.
 export { LocalExchange } from './exchange';
 export type { ExchangeOptions, ExchangeAddress, FaultOptions } from './exchange';
+export * from './codec/index';
 export { ShmPublisher, headerCopyOf } from './transports/shm';
 export type { ShmPublisherOptions, HeaderCopy, HeaderSourceEncoder } from './transports/shm';
-export { ShmConsumer } from './clients/shm';
-export type { ShmConsumerOptions, ShmConsumerStats, ShmEvent, ShmRecord, ShmWaitOptions } from './clients/shm';
+export { ShmConsumer, lastTimesOf } from './clients/shm';
+export type {
+  ShmConsumerOptions,
+  ShmConsumerStats,
+  ShmDecodeEvent,
+  ShmEvent,
+  ShmHeaderCopy,
+  ShmRecord,
+  ShmWaitOptions,
+} from './clients/shm';

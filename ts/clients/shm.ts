@@ -4,6 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { setImmediate as yieldOnce, setTimeout as sleep } from 'node:timers/promises';
+import { Decoder, isStart, type DecodedMessage } from '../codec';
 import { PerpSignalError, nativeCall } from '../errors';
 import { binding } from '../native';
 import { assertShmSupported } from '../platform';
@@ -107,6 +108,14 @@ export interface ShmRecord {
   kind: 'record';
   seq: number;
   payload: Buffer;
+}
+
+/** The v1 resume state of a header copy (`N x f64 LE` last trade times), or undefined if none. */
+export function lastTimesOf(state: Buffer): number[] | undefined {
+  if (state.length === 0 || state.length % 8 !== 0) return undefined;
+  const out: number[] = [];
+  for (let i = 0; i < state.length; i += 8) out.push(state.readDoubleLE(i));
+  return out;
 }
 
 /** Waits per ShmWaitOptions; reset() after every message. */
@@ -402,6 +411,20 @@ export class ShmConsumer extends EventEmitter {
       }
       await idler.idle();
     }
+  }
+
+  /**
+   * Decoded trades (and the codec's other messages) of a ring fed by ShmPublisher with
+   * `headerSource: () => headerCopyOf(encoder)`, wire v1 or v2 as the header says. Starts from
+   * the newest header copy; after a loss, a producer restart or an undecodable record it yields
+   * the event and resyncs from a fresh header copy, so every trade it yields is exact.
+   */
+  async *decoded(opts: ShmWaitOptions = {}): AsyncIterableIterator<DecodedMessage | ShmDecodeEvent> {
+    const it = this.decodeWith((h) => {
+      const d = new Decoder(h.header, { lastTimes: lastTimesOf(h.state) });
+      return (p: Buffer): DecodedMessage | null => (isStart(p) ? null : d.decode(p));
+    }, opts);
+    for await (const m of it) if (m !== null) yield m;
   }
 
   /** After the producer closed: attach to a new file under the same name, if there is one. */
