@@ -5,6 +5,9 @@ import { hasCode } from '../errors';
 import { logOptions, USAGE_CODES } from './options';
 import { exchangeCommand } from './exchange';
 import { recordCommand } from './record';
+import { watchCommand } from './watch';
+import { formatDemoCommand } from './format-demo';
+import { shmCommand } from './shm';
 import { shmConsumerCommand } from './shm-consumer';
 import { shmProducerCommand } from './shm-producer';
 
@@ -15,7 +18,15 @@ const pkg = require('../../package.json') as { version: string };
 type AnyCommand = CommandModule<any, any>;
 
 /** Every command; each lives in its own module. */
-const commands: AnyCommand[] = [exchangeCommand, recordCommand, shmProducerCommand, shmConsumerCommand];
+const commands: AnyCommand[] = [
+  exchangeCommand,
+  recordCommand,
+  watchCommand,
+  formatDemoCommand,
+  shmCommand,
+  shmProducerCommand,
+  shmConsumerCommand,
+];
 
 function exitCodeOf(e: unknown): number {
   return hasCode(e) && USAGE_CODES.has(e.code) ? 2 : 1;
@@ -35,6 +46,9 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
     .version(pkg.version)
     .options(logOptions)
     .strict()
+    // `--assets A,B shm ...`: an array option must not swallow the command after it (repeat
+    // the option or use commas for several values).
+    .parserConfiguration({ 'greedy-arrays': false })
     .demandCommand(1, 'Name a command; `perp-signal --help` lists them.')
     .recommendCommands()
     .wrap(Math.min(110, process.stdout.columns || 110))

@@ -70,13 +70,17 @@ export function headerCopyOf(enc: HeaderSourceEncoder): HeaderCopy {
 export class ShmPublisher implements Transport {
   /** Transport name, as the pipeline's stats label it. */
   readonly name = 'shm';
+  /** Where consumers find it, for the start-up log line. */
+  readonly where: string;
 
   private constructor(
     private handle: RingProducerHandle | null,
     /** The queue's file name under /dev/shm. */
     readonly queue: string,
     private readonly headerSource?: () => Uint8Array | HeaderCopy,
-  ) {}
+  ) {
+    this.where = `/dev/shm/${queue}`;
+  }
 
   /**
    * Creates `/dev/shm/<name>` (mode 0600). Replaces a file left by a dead producer; throws
