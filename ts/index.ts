@@ -26,3 +26,15 @@ export { NatsConsumer, connectNats } from './clients/nats';
 export type { NatsConsumerOptions, NatsConsumerEvent, NatsConsumerStats, SyncedEvent, LostEvent, SyncReason } from './clients/nats';
 export { natsSubjects } from './transports/nats-subjects';
 export type { NatsSubjects } from './transports/nats-subjects';
+export { ShmPublisher, headerCopyOf } from './transports/shm';
+export type { ShmPublisherOptions, HeaderCopy, HeaderSourceEncoder } from './transports/shm';
+export { ShmConsumer, lastTimesOf } from './clients/shm';
+export type {
+  ShmConsumerOptions,
+  ShmConsumerStats,
+  ShmDecodeEvent,
+  ShmEvent,
+  ShmHeaderCopy,
+  ShmRecord,
+  ShmWaitOptions,
+} from './clients/shm';

@@ -9,6 +9,9 @@ import { watchCommand } from './watch';
 import { formatDemoCommand } from './format-demo';
 import { natsConsumerCommand } from './nats-consumer';
 import { natsCommand } from './nats';
+import { shmCommand } from './shm';
+import { shmConsumerCommand } from './shm-consumer';
+import { shmProducerCommand } from './shm-producer';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const pkg = require('../../package.json') as { version: string };
@@ -17,7 +20,17 @@ const pkg = require('../../package.json') as { version: string };
 type AnyCommand = CommandModule<any, any>;
 
 /** Every command; each lives in its own module. */
-const commands: AnyCommand[] = [exchangeCommand, recordCommand, watchCommand, formatDemoCommand, natsCommand, natsConsumerCommand];
+const commands: AnyCommand[] = [
+  shmCommand,
+  natsCommand,
+  exchangeCommand,
+  recordCommand,
+  watchCommand,
+  formatDemoCommand,
+  shmProducerCommand,
+  shmConsumerCommand,
+  natsConsumerCommand,
+];
 
 function exitCodeOf(e: unknown): number {
   return hasCode(e) && USAGE_CODES.has(e.code) ? 2 : 1;

@@ -5,6 +5,7 @@
 
 pub mod decimal;
 pub mod error;
+pub mod ring;
 pub mod route;
 pub mod trade_json;
 pub mod varint;

@@ -4,4 +4,5 @@
 pub mod codec;
 pub mod error;
 pub mod nats;
+pub mod ring;
 pub mod varint;

@@ -1,0 +1,128 @@
+#!/usr/bin/env node
+// Cross-process benchmark of the /dev/shm ring: `npm run bench:shm [-- --messages N]`.
+// Measures, in one run: the cache-line ping-pong floor between two processes, push->pop latency
+// for a spinning Rust consumer and for a polling Node consumer (16..64-byte messages, one in
+// flight at a time so each sample is one hand-off, not queueing), and Rust->Rust throughput.
+// Producers run on CPU 0 and consumers on CPU 1 (when the machine has two), and the floor is
+// measured right before each latency test, which is reported as a multiple of it.
+'use strict';
+const { spawn, spawnSync } = require('node:child_process');
+const os = require('node:os');
+const path = require('node:path');
+
+const root = path.join(__dirname, '..');
+const argv = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(argv[i + 1]) : dflt;
+};
+const N = opt('messages', 1_000_000);
+const PAUSE_NS = opt('pause-ns', 500);
+const THROUGHPUT_N = opt('throughput-messages', 20_000_000);
+const FLOOR_ROUNDS = 200_000;
+const exe = path.join(root, 'target', 'release', 'examples', 'shm_bench');
+const pin = os.cpus().length >= 2;
+const env = pin ? { ...process.env, PERP_SIGNAL_BENCH_CPU: '0' } : process.env;
+
+function percentiles(arr) {
+  const v = Float64Array.from(arr).sort();
+  const p = (q) => v[Math.min(v.length - 1, Math.floor(v.length * q))];
+  return { count: v.length, p50: p(0.5), p99: p(0.99), p999: p(0.999), max: v[v.length - 1] };
+}
+
+/** The Node side of the rust->node test, run in its own (pinned) process. */
+function nodeConsumerMain(name, n) {
+  const { ShmConsumer } = require(path.join(root, 'dist'));
+  let c;
+  const openBy = Date.now() + 10_000;
+  while (!c) {
+    try {
+      c = ShmConsumer.open(name);
+    } catch (e) {
+      if (Date.now() > openBy) throw e;
+      spawnSync('sleep', ['0.002']);
+    }
+  }
+  let lost = 0;
+  c.on('lost', (e) => (lost += e.missing));
+  const lat = new Float64Array(n);
+  let got = 0;
+  const buf = Buffer.alloc(64);
+  const deadline = Date.now() + 120_000;
+  // The polling consumer: a synchronous loop on popInto, as an HFT strategy thread would run.
+  while (got + lost < n) {
+    const len = c.popInto(buf, 100_000);
+    if (len >= 0) {
+      const t1 = process.hrtime.bigint();
+      lat[got++] = Number(t1 - buf.readBigUInt64LE(0));
+    } else if ((got & 0xff) === 0 && Date.now() > deadline) break;
+  }
+  c.close();
+  process.stdout.write(JSON.stringify({ lost, ...percentiles(lat.subarray(0, got)) }) + '\n');
+}
+
+function build() {
+  const r = spawnSync('cargo', ['build', '--release', '-p', 'perp-signal-core', '--example', 'shm_bench'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+  if (r.status !== 0) throw new Error('cargo build of the shm_bench example failed');
+}
+
+function runRust(args) {
+  const r = spawnSync(exe, args, { encoding: 'utf8', timeout: 180_000, env });
+  if (r.status !== 0) throw new Error(`shm_bench ${args.join(' ')} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+}
+
+async function rustToNode() {
+  const name = `ps-bench-node-${process.pid}`;
+  const producer = spawn(exe, ['produce', name, String(N), String(PAUSE_NS)], { stdio: ['ignore', 'pipe', 'inherit'], env });
+  let pout = '';
+  producer.stdout.on('data', (d) => (pout += d));
+  const pdone = new Promise((resolve) => producer.on('exit', resolve));
+  const cmd = pin ? 'taskset' : process.execPath;
+  const args = [...(pin ? ['-c', '1', process.execPath] : []), __filename, '--node-consumer', name, String(N)];
+  const consumer = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let cout = '';
+  consumer.stdout.on('data', (d) => (cout += d));
+  const [code] = await Promise.all([new Promise((resolve) => consumer.on('exit', resolve)), pdone]);
+  if (code !== 0) throw new Error(`node consumer exited with ${code}`);
+  const produced = JSON.parse(pout.trim() || '{}');
+  return { test: 'rust-node', dropped: produced.dropped, ...JSON.parse(cout.trim()) };
+}
+
+async function main() {
+  build();
+  const floor1 = runRust(['floor', String(FLOOR_ROUNDS)]);
+  const rr = runRust(['latency', String(N), String(PAUSE_NS)]);
+  const floor2 = runRust(['floor', String(FLOOR_ROUNDS)]);
+  const rn = await rustToNode();
+  const tp = runRust(['throughput', String(THROUGHPUT_N)]);
+  console.log(
+    `messages ${N} of 16..64 bytes, one in flight, ${PAUSE_NS / 2}..${1.5 * PAUSE_NS} ns apart;` +
+      ` latencies in ns (x the floor's p50 measured just before)${pin ? '; producer on CPU 0, consumer on CPU 1' : ''}`,
+  );
+  for (const [r, f] of [
+    [rr, floor1],
+    [rn, floor2],
+  ]) {
+    const x = (v) => (v / f.p50).toFixed(2) + 'x';
+    console.log(`floor (cache line ping-pong, one way): p50 ${f.p50}  p99 ${f.p99}  p99.9 ${f.p999}`);
+    console.log(
+      `${r.test.padEnd(10)} p50 ${r.p50} (${x(r.p50)})  p99 ${r.p99} (${x(r.p99)})  p99.9 ${r.p999} (${x(r.p999)})` +
+        `  max ${r.max}  received ${r.count}  lost ${r.lost}`,
+    );
+  }
+  console.log(`throughput rust->rust, 32-byte messages: ${(tp.msgs_per_s / 1e6).toFixed(1)} M msgs/s (${tp.count} in ${tp.seconds} s)`);
+  console.log(JSON.stringify({ floor1, rustRust: rr, floor2, rustNode: rn, throughput: tp }));
+}
+
+if (argv[0] === '--node-consumer') {
+  nodeConsumerMain(argv[1], Number(argv[2]));
+} else {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
