@@ -97,8 +97,11 @@ function child(args, opts = {}) {
   c.on('exit', () => children.delete(c));
   return c;
 }
+const RING = `perp-signal-bench-${process.pid}`;
 function killAll() {
   for (const c of children) c.kill('SIGKILL');
+  // The publisher removes its file on close; this covers a run that died before closing it.
+  fs.rmSync(path.join('/dev/shm', RING), { force: true });
 }
 process.on('exit', killAll);
 
@@ -127,7 +130,9 @@ async function startClient(port) {
   c.stdout.on('data', (d) => (out += d));
   const exited = new Promise((r) => c.on('exit', r));
   return {
+    /** Call after the server side closed: the client reads to the end of the feed and exits. */
     async stop() {
+      await Promise.race([exited, sleep(5000)]);
       if (c.exitCode === null) c.kill('SIGTERM');
       await exited;
       return Number(out.trim());
@@ -175,8 +180,7 @@ async function makeTcp(encoder) {
 
 function makeRing(encoder) {
   if (!shmMod) return null;
-  const name = `perp-signal-bench-${process.pid}`;
-  return shmMod.ShmPublisher.create({ name, capacity: 1 << 24, headerSource: () => shmMod.headerCopyOf(encoder) });
+  return shmMod.ShmPublisher.create({ name: RING, capacity: 1 << 24, headerSource: () => shmMod.headerCopyOf(encoder) });
 }
 
 /** TCP then ring, noting when each publish returned (per batch). */
@@ -220,6 +224,8 @@ async function forwarderRun(replay, speed, total, onStats) {
       const { t, port } = await makeTcp(encoder);
       sink = tee(t, makeRing(encoder));
       client = await startClient(port);
+      // The client must be connected before the first frame goes out, or it misses frames.
+      for (let i = 0; i < 250 && t.consumers() === 0; i++) await sleep(20);
       return sink;
     },
   );
@@ -255,7 +261,7 @@ async function throughputOverWs(replay, total) {
     }
     const cpu = cpuNs() - c0;
     const wall = Number(lastOut - firstRecv);
-    return { n, wallNs: wall, cpuNs: cpu, gaps: fwd.source.stats().gaps };
+    return { n, handedOff: fwd.stats.snapshot().trades, wallNs: wall, cpuNs: cpu, gaps: fwd.source.stats().gaps };
   });
 }
 
@@ -265,23 +271,28 @@ async function latencyOverWs(replay, total) {
     const tcp = new Float64Array(total);
     const ring = new Float64Array(total);
     const wait = new Float64Array(total);
+    const encode = new Float64Array(total);
     const batchSize = new Float64Array(total);
     let n = 0;
     // Where the time goes: receive -> start of the batch's encode (parse of this and the other
     // frames of the same socket read, source bookkeeping), then encode + writes.
     let encStart = 0n;
+    let encEnd = 0n;
     let batchLen = 0;
     const enc = fwd.encoder;
     const encodeBatch = enc.encodeBatch.bind(enc);
     enc.encodeBatch = (trades) => {
       encStart = process.hrtime.bigint();
       batchLen = trades.length;
-      return encodeBatch(trades);
+      const out = encodeBatch(trades);
+      encEnd = process.hrtime.bigint();
+      return out;
     };
     const orig = fwd.stats.trade.bind(fwd.stats);
     fwd.stats.trade = (s, T, recv, wall, mono) => {
       if (n < total) {
         wait[n] = Number(encStart - recv);
+        encode[n] = Number(encEnd - encStart);
         batchSize[n] = batchLen;
         tcp[n] = Number(sink.at.tcp - recv);
         ring[n] = sink.at.ring ? Number(sink.at.ring - recv) : NaN;
@@ -298,7 +309,8 @@ async function latencyOverWs(replay, total) {
       tcp: Array.from(tcp.subarray(skip, n)).sort((a, b) => a - b),
       ring: Array.from(ring.subarray(skip, n)).filter((x) => !Number.isNaN(x)).sort((a, b) => a - b),
       wait: Array.from(wait.subarray(skip, n)).sort((a, b) => a - b),
-      out: Array.from(tcp.subarray(skip, n), (x, i) => x - wait[skip + i]).sort((a, b) => a - b),
+      encode: Array.from(encode.subarray(skip, n)).sort((a, b) => a - b),
+      write: Array.from(tcp.subarray(skip, n), (x, i) => x - wait[skip + i] - encode[skip + i]).sort((a, b) => a - b),
       batch: Array.from(batchSize.subarray(skip, n)).sort((a, b) => a - b),
     };
   });
@@ -439,8 +451,7 @@ function svgCdf(series, title) {
   const R = 20;
   const T = 40;
   const B = 50;
-  const all = series.flatMap((s) => s.sorted);
-  const lo = Math.max(1, Math.min(...all.map((x) => x / 1000)));
+  const lo = Math.max(1, Math.min(...series.map((s) => s.sorted[0] / 1000)));
   const hi = Math.max(...series.map((s) => q(s.sorted, 0.9999) / 1000));
   const lx0 = Math.floor(Math.log10(lo));
   const lx1 = Math.ceil(Math.log10(hi));
@@ -507,6 +518,7 @@ const rate = (r) => `${(r.n / (r.wallNs / 1e9)).toFixed(0)} msgs/s wall, ${(r.n 
   console.log('\n[1a] whole path: LocalExchange (child process, replay speed 0) -> WebSocket -> forwarder -> TCP client (child)');
   const w = await throughputOverWs(fastFile, frames.length);
   console.log(`  ${w.n} trades, first receive .. last hand-off ${(w.wallNs / 1e9).toFixed(3)} s: ${rate(w)}; gaps ${w.gaps}; client got ${w.clientBytes} bytes`);
+  console.log(`  handed off in all (stats, incl. trades held during start-up): ${w.handedOff} of ${frames.length} sent by the exchange`);
 
   const latN = Math.min(frames.length, LAT_RATE * 6);
   const slowFile = writeReplay(frames.slice(0, latN), LAT_RATE);
@@ -518,8 +530,10 @@ const rate = (r) => `${(r.n / (r.wallNs / 1e9)).toFixed(0)} msgs/s wall, ${(r.n 
       : `  ${name}: n=${s.length} p50 ${us(q(s, 0.5))} µs, p99 ${us(q(s, 0.99))} µs, p99.9 ${us(q(s, 0.999))} µs, max ${us(s[s.length - 1])} µs`;
   console.log(line('received -> written to TCP socket', l.tcp));
   console.log(line('received -> published to ring   ', l.ring));
+  console.log('  the TCP figure, split:');
   console.log(line('  of which received -> batch encode starts', l.wait));
-  console.log(line('  of which encode + TCP write             ', l.out));
+  console.log(line('  of which encodeBatch (JS pack + native) ', l.encode));
+  console.log(line('  of which TCP write                      ', l.write));
   console.log(`  batch size seen by a trade: p50 ${q(l.batch, 0.5)}, p99 ${q(l.batch, 0.99)}, max ${l.batch[l.batch.length - 1]}`);
   const series = [{ label: `→ TCP socket write (p99 ${us(q(l.tcp, 0.99))} µs)`, sorted: l.tcp }];
   if (l.ring.length) series.push({ label: `→ shm ring publish (p99 ${us(q(l.ring, 0.99))} µs)`, sorted: l.ring });

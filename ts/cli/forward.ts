@@ -88,37 +88,42 @@ export interface RunningForwarder {
 
 /**
  * Trades of symbols whose REST reference failed are held until each of them has traded once: that
- * first live trade becomes its reference (never a zero price). Returns what arrived meanwhile.
+ * first live trade becomes its reference (never a zero price). Returns what arrived meanwhile; it
+ * keeps holding what arrives next (the source is running) until `release()`, which the caller
+ * calls in the same tick as it attaches the pipeline, so no trade falls between the two.
  */
 async function firstTradesOf(
   source: BinanceSource,
   missing: Set<string>,
   logger: Logger,
-): Promise<{ first: Map<string, Trade>; held: (Trade | GapEvent)[] }> {
+): Promise<{ first: Map<string, Trade>; held: (Trade | GapEvent)[]; release: () => void }> {
   const first = new Map<string, Trade>();
   const held: (Trade | GapEvent)[] = [];
   logger.warn('no REST reference for some symbols; they start from their first live trade', {
     symbols: [...missing],
   });
+  const onGap = (g: GapEvent): void => {
+    held.push(g);
+  };
+  let onTrade: (t: Trade) => void = () => {};
+  const release = (): void => {
+    source.off('trade', onTrade);
+    source.off('gap', onGap);
+  };
   await new Promise<void>((resolve, reject) => {
-    const onTrade = (t: Trade): void => {
+    onTrade = (t: Trade): void => {
       held.push(t);
       if (missing.has(t.symbol) && !first.has(t.symbol)) first.set(t.symbol, t);
-      if (first.size === missing.size) done();
-    };
-    const onGap = (g: GapEvent): void => {
-      held.push(g);
-    };
-    const done = (): void => {
-      source.off('trade', onTrade);
-      source.off('gap', onGap);
-      resolve();
+      if (first.size === missing.size) resolve();
     };
     source.on('trade', onTrade);
     source.on('gap', onGap);
-    source.start().catch(reject);
+    source.start().catch((e: unknown) => {
+      release();
+      reject(e);
+    });
   });
-  return { first, held };
+  return { first, held, release };
 }
 
 export async function startForwarder(
@@ -138,7 +143,9 @@ export async function startForwarder(
   const missing = new Set(infos.filter((i) => i.refPrice === undefined).map((i) => i.symbol));
   let held: (Trade | GapEvent)[] = [];
   let first = new Map<string, Trade>();
-  if (missing.size > 0) ({ first, held } = await firstTradesOf(source, missing, logger));
+  // Set when the source already runs: trades keep being held until the pipeline takes over.
+  let release = (): void => {};
+  if (missing.size > 0) ({ first, held, release } = await firstTradesOf(source, missing, logger));
 
   const encoder = new Encoder({ wire, assets: infos.map((i) => toAssetSpec(i, first.get(i.symbol))) });
   let transport: Transportish;
@@ -175,6 +182,8 @@ export async function startForwarder(
     heartbeatMs: argv['heartbeat-ms'] ?? 1000,
     logger,
   });
+  // Same tick: stop holding, pass on what was held, attach the pipeline (no trade in between).
+  release();
   for (const item of held) pipeline.feed(item);
   await pipeline.start({ startSource: missing.size === 0 });
   logger.info('forwarding', { symbols, wire, to: transport.where ?? transport.name, ws: wsUrl });
