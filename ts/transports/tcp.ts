@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import { PerpSignalError } from '../errors';
 import { noopLogger, type Logger } from '../observe/logger';
-import { frame } from '../pipeline';
+import { frame, type Transport } from '../pipeline';
 
 /** The late-join view of the encoder (the codec's `Joiner`). */
 export interface Joiner {
@@ -84,7 +84,7 @@ interface Client extends ClientInfo {
  * Events: `connect` (ClientInfo), `disconnect` (ClientInfo & { reason: DisconnectReason }),
  * `refuse` ({ remote }).
  */
-export class TcpFanout extends EventEmitter {
+export class TcpFanout extends EventEmitter implements Transport {
   readonly name = 'tcp';
   private readonly opts: Required<Omit<TcpFanoutOptions, 'logger'>>;
   private readonly logger: Logger;
@@ -147,11 +147,25 @@ export class TcpFanout extends EventEmitter {
 
   /** Framed bytes (u32 LE length + payload, one or more frames); the same bytes go to every client. */
   publish(framed: Buffer): void {
+    if (this.closing) return;
     this.lastSendAt = Date.now();
     for (const c of this.clients.values()) {
       let out = framed;
       if (c.joiner) {
-        out = c.joiner.adapt(framed);
+        try {
+          out = c.joiner.adapt(framed);
+        } catch (e) {
+          // Bytes the codec cannot adapt would decode wrong: this client must start over.
+          this.logger.error('tcp client disconnected: its late-join adapter failed', {
+            client: c.id,
+            remote: c.remote,
+            error: e instanceof Error ? e.message : String(e),
+          });
+          this.clients.delete(c.id);
+          c.reason = 'error';
+          c.socket.destroy();
+          continue;
+        }
         if (c.joiner.caughtUp) c.joiner = undefined;
       }
       this.write(c, out);
@@ -227,7 +241,7 @@ export class TcpFanout extends EventEmitter {
    */
   private write(c: Client, data: Buffer): void {
     const s = c.socket;
-    if (s.destroyed) return;
+    if (s.destroyed || s.writableEnded) return;
     const queued = s.writableLength;
     if (queued > this.opts.maxQueuedBytes) {
       this.dropSlow(c, queued);
