@@ -1,4 +1,21 @@
 /** perp-signal-native: the one public entry of the library. */
 export { encodeUvarints, decodeUvarints } from './varint';
 export { PerpSignalError } from './errors';
-export { platformTriple } from './platform';
+export { platformTriple, assertShmSupported } from './platform';
+export type { Trade, GapEvent, SymbolInfo } from './types';
+export type { Logger } from './observe/logger';
+export { noopLogger } from './observe/logger';
+export {
+  BinanceSource,
+  resolveEndpoints,
+  endpointOptions,
+  apiKeyOption,
+  resolveApiKey,
+  DEFAULT_WS_URL,
+  DEFAULT_REST_URL,
+  symbolFromAsset,
+} from './source';
+export type { SourceOptions, SourceStats, SymbolStats, ReconnectEvent, SourceWarning, BackfillEvent, Endpoints } from './source';
+// The local exchange is a product feature (demo, tests, replay); the forwarder path never uses it.
+export { LocalExchange } from './exchange';
+export type { ExchangeOptions, ExchangeAddress, FaultOptions } from './exchange';

@@ -3,6 +3,8 @@ import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { hasCode } from '../errors';
 import { logOptions, USAGE_CODES } from './options';
+import { exchangeCommand } from './exchange';
+import { recordCommand } from './record';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const pkg = require('../../package.json') as { version: string };
@@ -11,7 +13,7 @@ const pkg = require('../../package.json') as { version: string };
 type AnyCommand = CommandModule<any, any>;
 
 /** Every command; each lives in its own module. */
-const commands: AnyCommand[] = [];
+const commands: AnyCommand[] = [exchangeCommand, recordCommand];
 
 function exitCodeOf(e: unknown): number {
   return hasCode(e) && USAGE_CODES.has(e.code) ? 2 : 1;
@@ -35,11 +37,12 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
     .recommendCommands()
     .wrap(Math.min(110, process.stdout.columns || 110))
     .fail((msg, err) => {
-      if (err) {
+      // yargs passes a message only for argument validation (`check`): that is a usage error.
+      if (err && msg === null) {
         report(err, debug);
         process.exit(exitCodeOf(err));
       }
-      process.stderr.write(`perp-signal: ${msg}\nRun \`perp-signal --help\` for usage.\n`);
+      process.stderr.write(`perp-signal: ${msg ?? err?.message}\nRun \`perp-signal --help\` for usage.\n`);
       process.exit(2);
     })
     .help();

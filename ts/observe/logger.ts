@@ -3,7 +3,7 @@
  * terminal, JSON lines with `--log-format json`.
  */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-export type LogFields = Record<string, unknown>;
+export type LogFields = object;
 
 export interface Logger {
   debug(msg: string, fields?: LogFields): void;
@@ -60,26 +60,34 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
 }
 
 /**
- * Wraps a logger so that one kind of message (by key) is written at most once per interval; the
- * count of suppressed ones rides on the next line. A flood of garbage frames must not become a
- * flood of log lines.
+ * Passes at most `perInterval` messages per key each `intervalMs` to `log`, then counts the rest and
+ * reports how many were suppressed when the next interval opens, so a flood of bad frames cannot
+ * flood the log.
  */
 export class RateLimitedLog {
-  private readonly last = new Map<string, { at: number; suppressed: number }>();
+  private readonly windows = new Map<string, { start: number; count: number; suppressed: number }>();
+
   constructor(
     private readonly logger: Logger,
-    private readonly intervalMs = 5000,
+    private readonly perInterval = 5,
+    private readonly intervalMs = 10_000,
   ) {}
 
   warn(key: string, msg: string, fields?: LogFields): void {
     const now = Date.now();
-    const entry = this.last.get(key);
-    if (entry && now - entry.at < this.intervalMs) {
-      entry.suppressed += 1;
-      return;
+    let w = this.windows.get(key);
+    if (!w || now - w.start >= this.intervalMs) {
+      if (w && w.suppressed > 0) {
+        this.logger.warn(`${key}: ${w.suppressed} similar messages suppressed`, { key, suppressed: w.suppressed });
+      }
+      w = { start: now, count: 0, suppressed: 0 };
+      this.windows.set(key, w);
     }
-    const suppressed = entry?.suppressed ?? 0;
-    this.last.set(key, { at: now, suppressed: 0 });
-    this.logger.warn(msg, suppressed ? { ...fields, suppressed } : fields);
+    if (w.count < this.perInterval) {
+      w.count += 1;
+      this.logger.warn(msg, fields);
+    } else {
+      w.suppressed += 1;
+    }
   }
 }

@@ -1,0 +1,164 @@
+/** `perp-signal exchange` and `perp-signal record` as real child processes. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import { LocalExchange } from '../ts/exchange';
+import { Harness, repoRoot, waitFor } from './source.helpers';
+
+const bin = path.join(repoRoot, 'bin', 'perp-signal.js');
+const children: ChildProcess[] = [];
+const files: string[] = [];
+const h = new Harness();
+
+afterEach(async () => {
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const f of files.splice(0)) fs.rmSync(f, { force: true });
+  await h.cleanup();
+});
+
+function tmpFile(name: string): string {
+  const f = path.join('/dev/shm', `perp-signal-test-${process.pid}-${Date.now()}-${name}`);
+  files.push(f);
+  return f;
+}
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...env } });
+    children.push(c);
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (d) => (stdout += d));
+    c.stderr.on('data', (d) => (stderr += d));
+    const t = setTimeout(() => {
+      c.kill('SIGKILL');
+      reject(new Error(`perp-signal ${args.join(' ')} did not finish in ${timeoutMs} ms; stderr: ${stderr}`));
+    }, timeoutMs);
+    c.on('exit', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Starts `perp-signal exchange ...` and returns it with its URLs once it prints them. */
+async function startExchange(args: string[]): Promise<{ child: ChildProcess; wsUrl: string; restUrl: string; out: () => string }> {
+  const child = spawn(process.execPath, [bin, 'exchange', '--port', '0', ...args]);
+  children.push(child);
+  let out = '';
+  child.stdout?.on('data', (d) => (out += d));
+  child.stderr?.on('data', (d) => (out += d));
+  await waitFor(() => /rest: http:\/\/127\.0\.0\.1:\d+/.test(out) || child.exitCode !== null, 10_000, 'the exchange to listen');
+  const ws = /--ws-url (\S+)/.exec(out);
+  const rest = /--rest-url (\S+)/.exec(out);
+  if (!ws || !rest) throw new Error(`exchange did not start: ${out}`);
+  return { child, wsUrl: ws[1], restUrl: rest[1], out: () => out };
+}
+
+function readCapture(file: string): { ns: bigint; frame: { stream: string; data: { s: string; t: number; p: string; q: string } } }[] {
+  let buf = fs.readFileSync(file);
+  if (file.endsWith('.gz')) buf = zlib.gunzipSync(buf);
+  return buf
+    .toString('utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const m = /^(\d{19}) (\{.*\})$/.exec(line);
+      if (!m) throw new Error(`not in the fixture format: ${line}`);
+      return { ns: BigInt(m[1]), frame: JSON.parse(m[2]) };
+    });
+}
+
+describe('perp-signal exchange + record', () => {
+  it('records gzip fixture-format frames from the exchange, and the exchange replays them exactly', async () => {
+    const ex = await startExchange(['--symbols', 'BTCUSDT,1000SATSUSDT', '--rate', '200', '--seed', '3']);
+    expect(ex.wsUrl).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/public$/);
+    const out = tmpFile('rec.txt.gz');
+    const r = await run(['record', '--assets', 'btc,1000sats', '--out', out, '--count', '300', '--ws-url', ex.wsUrl, '--rest-url', ex.restUrl]);
+    expect(r.stderr).toContain('recorded 300 trades');
+    expect(r.code).toBe(0);
+    const lines = readCapture(out);
+    expect(lines).toHaveLength(300);
+    for (const sym of ['BTCUSDT', '1000SATSUSDT']) {
+      const ids = lines.filter((l) => l.frame.data.s === sym).map((l) => l.frame.data.t);
+      expect(ids.length).toBeGreaterThan(20);
+      for (let i = 1; i < ids.length; i++) expect(ids[i]).toBe(ids[i - 1] + 1);
+    }
+    for (let i = 1; i < lines.length; i++) expect(lines[i].ns).toBeGreaterThanOrEqual(lines[i - 1].ns);
+    expect(lines.find((l) => l.frame.stream === '1000satsusdt@trade')?.frame.data.p).toMatch(/^0\.\d{7}$/);
+    ex.child.kill('SIGTERM');
+    await waitFor(() => ex.child.exitCode !== null, 5000, 'the exchange to stop on SIGTERM');
+    expect(ex.child.exitCode).toBe(0);
+
+    // Replay the capture through a second exchange and compare what a source receives.
+    const replay = await startExchange(['--replay', out, '--speed', '0']);
+    const rec = h.source({ wsUrl: replay.wsUrl, restUrl: replay.restUrl, port: 0 }, { symbols: ['BTCUSDT', '1000SATSUSDT'] });
+    await rec.source.start();
+    await waitFor(() => rec.trades.length === 300, 10_000, 'the replayed trades');
+    expect(rec.trades.map((t) => [t.symbol, t.tradeId, t.price, t.qty])).toEqual(
+      lines.map((l) => [l.frame.data.s, l.frame.data.t, l.frame.data.p, l.frame.data.q]),
+    );
+    await waitFor(() => replay.out().includes('replay finished'), 5000, 'replay end');
+  });
+
+  it('takes endpoints from the environment and writes plain text without .gz', async () => {
+    const { addr } = await h.exchange({ symbols: ['ETHUSDT'], rate: 200 });
+    const out = tmpFile('rec.txt');
+    const r = await run(['record', '--assets', 'ETHUSDT', '--out', out, '--count', '10'], {
+      PERP_SIGNAL_WS_URL: addr.wsUrl,
+      PERP_SIGNAL_REST_URL: addr.restUrl,
+    });
+    expect(r.code).toBe(0);
+    const lines = readCapture(out);
+    expect(lines).toHaveLength(10);
+    expect(lines[0].frame.stream).toBe('ethusdt@trade');
+  });
+
+  it('fails clearly on an unknown symbol and on bad arguments', async () => {
+    const { addr } = await h.exchange({ rate: 0 });
+    const out = tmpFile('never.txt');
+    const bad = await run(['record', '--assets', 'nope', '--out', out, '--ws-url', addr.wsUrl, '--rest-url', addr.restUrl]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/unknown symbol NOPEUSDT/);
+    expect(fs.existsSync(out)).toBe(false);
+    const port = await run(['exchange', '--port', '99999']);
+    expect(port.code).toBe(2);
+    expect(port.stderr).toMatch(/--port must be 0\.\.65535/);
+    const missing = await run(['exchange', '--replay', '/dev/shm/perp-signal-no-such-file.gz']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/replay file .* does not exist/);
+    const noOut = await run(['record', '--assets', 'btc']);
+    expect(noOut.code).toBe(2);
+    expect(noOut.stderr).toMatch(/out/);
+  });
+});
+
+describe('replay pace', () => {
+  it('keeps the recorded spacing, scaled by speed', async () => {
+    const file = tmpFile('pace.txt');
+    const t0 = 1723161255000000000n;
+    const lines = [0n, 400n, 800n].map((ms, i) => {
+      const data = { e: 'trade', E: 1, T: 1, s: 'BTCUSDT', t: 10 + i, p: '61800.30', q: '0.006', X: 'MARKET', m: false };
+      return `${t0 + ms * 1_000_000n} ${JSON.stringify({ stream: 'btcusdt@trade', data })}`;
+    });
+    fs.writeFileSync(file, lines.join('\n') + '\n');
+    const ex = new LocalExchange({ replay: file, speed: 2 });
+    h.exchanges.push(ex);
+    const addr = await ex.start();
+    const rec = h.source(addr);
+    await rec.source.start();
+    await waitFor(() => rec.trades.length === 3, 5000, 'three trades');
+    const gapsMs = [1, 2].map((i) => Number(rec.trades[i].recvMonoNs - rec.trades[i - 1].recvMonoNs) / 1e6);
+    for (const g of gapsMs) {
+      expect(g).toBeGreaterThan(150);
+      expect(g).toBeLessThan(350);
+    }
+  });
+});
