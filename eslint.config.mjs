@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'target/**', 'node_modules/**', 'npm/**', '*.node'] },
+  { ignores: ['dist/**', 'dist-bench/**', 'target/**', 'node_modules/**', 'npm/**', '*.node'] },
   ...tseslint.configs.recommended,
   {
     rules: {

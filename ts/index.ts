@@ -19,3 +19,4 @@ export type { SourceOptions, SourceStats, SymbolStats, ReconnectEvent, SourceWar
 // The local exchange is a product feature (demo, tests, replay); the forwarder path never uses it.
 export { LocalExchange } from './exchange';
 export type { ExchangeOptions, ExchangeAddress, FaultOptions } from './exchange';
+export * from './codec/index';

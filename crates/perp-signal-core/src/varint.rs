@@ -38,6 +38,13 @@ pub fn put_ivarint(out: &mut Vec<u8>, v: i64) -> usize {
 #[inline]
 pub fn get_uvarint(buf: &[u8], pos: &mut usize) -> Result<u64, CodecError> {
     let start = *pos;
+    // One-byte values dominate trade frames.
+    if let Some(&b) = buf.get(start) {
+        if b < 0x80 {
+            *pos = start + 1;
+            return Ok(u64::from(b));
+        }
+    }
     let mut result: u64 = 0;
     let mut shift = 0u32;
     for i in 0..MAX_VARINT_LEN {

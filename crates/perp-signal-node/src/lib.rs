@@ -1,5 +1,6 @@
 //! napi-rs binding of perp-signal-core. Type conversion only: logic belongs in the core.
 #![deny(clippy::unwrap_used)]
 
+pub mod codec;
 pub mod error;
 pub mod varint;

@@ -1,0 +1,294 @@
+//! Exact conversion between decimal strings (as the exchange writes them, e.g. `"61800.30"`) and
+//! integers in units of 10^-scale. No floats anywhere: a float cannot hold 0.1.
+use crate::error::CodecError;
+
+/// Largest scale carried: 10^18 still fits a u64 and covers every tick size an exchange uses.
+pub const MAX_SCALE: u8 = 18;
+
+const POW10: [u64; 20] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+    10_000_000_000,
+    100_000_000_000,
+    1_000_000_000_000,
+    10_000_000_000_000,
+    100_000_000_000_000,
+    1_000_000_000_000_000,
+    10_000_000_000_000_000,
+    100_000_000_000_000_000,
+    1_000_000_000_000_000_000,
+    10_000_000_000_000_000_000,
+];
+
+/// 10^n for n <= 19.
+#[inline]
+pub fn pow10(n: u8) -> u64 {
+    POW10[usize::from(n.min(19))]
+}
+
+/// A parsed unsigned decimal: `int` and the fraction digits as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parsed {
+    /// All digits without the point, as an integer (`"61800.30"` -> 6180030).
+    pub digits: u64,
+    /// Number of digits after the point as written (`"61800.30"` -> 2).
+    pub written: u8,
+    /// Number of decimals actually needed (`"61800.30"` -> 1, `"5"` -> 0).
+    pub needed: u8,
+}
+
+#[cold]
+fn bad(s: &[u8], why: &str) -> CodecError {
+    CodecError::BadDecimal(format!(
+        "{:?} is not a plain decimal number ({why}); expected digits with an optional '.' such as \"61800.30\"",
+        String::from_utf8_lossy(&s[..s.len().min(40)])
+    ))
+}
+
+/// Parses an unsigned decimal with at most 19 significant digits and 18 decimals.
+#[inline]
+pub fn parse(s: &[u8]) -> Result<Parsed, CodecError> {
+    // 19 digits cannot overflow a u64, so the hot loop needs no checked arithmetic.
+    if s.len() >= 20 {
+        return parse_long(s);
+    }
+    let mut digits: u64 = 0;
+    let mut point: Option<usize> = None;
+    for (i, &b) in s.iter().enumerate() {
+        let d = b.wrapping_sub(b'0');
+        if d < 10 {
+            digits = digits * 10 + u64::from(d);
+        } else if b == b'.' && point.is_none() {
+            point = Some(i);
+        } else {
+            return Err(bad(s, "unexpected character"));
+        }
+    }
+    finish(s, digits, point)
+}
+
+#[inline]
+fn finish(s: &[u8], digits: u64, point: Option<usize>) -> Result<Parsed, CodecError> {
+    let n_digits = s.len() - usize::from(point.is_some());
+    if n_digits == 0 {
+        return Err(bad(s, "no digits"));
+    }
+    let written = point.map_or(0, |p| s.len() - p - 1);
+    if written > usize::from(MAX_SCALE) {
+        return Err(bad(s, "more than 18 decimals"));
+    }
+    let frac = &s[s.len() - written..];
+    let zeros = frac.iter().rev().take_while(|&&b| b == b'0').count();
+    Ok(Parsed {
+        digits,
+        written: written as u8,
+        needed: (written - zeros) as u8,
+    })
+}
+
+#[cold]
+fn parse_long(s: &[u8]) -> Result<Parsed, CodecError> {
+    let mut digits: u64 = 0;
+    let mut point: Option<usize> = None;
+    for (i, &b) in s.iter().enumerate() {
+        match b {
+            b'0'..=b'9' => {
+                digits = digits
+                    .checked_mul(10)
+                    .and_then(|d| d.checked_add(u64::from(b - b'0')))
+                    .ok_or_else(|| bad(s, "too many digits for 64 bits"))?;
+            }
+            b'.' if point.is_none() => point = Some(i),
+            _ => return Err(bad(s, "unexpected character")),
+        }
+    }
+    finish(s, digits, point)
+}
+
+impl Parsed {
+    /// The value in units of 10^-scale, or None when it needs more decimals than `scale` or the
+    /// result overflows. Never rounds.
+    #[inline]
+    pub fn at_scale(&self, scale: u8) -> Option<u64> {
+        if self.needed > scale {
+            return None;
+        }
+        if scale >= self.written {
+            self.digits.checked_mul(pow10(scale - self.written))
+        } else {
+            // Only zeros are dropped here (needed <= scale).
+            Some(self.digits / pow10(self.written - scale))
+        }
+    }
+
+    /// The value rounded half away from zero to `scale` decimals (for reference values only,
+    /// never for trades).
+    pub fn rounded(&self, scale: u8) -> Option<u64> {
+        if scale >= self.written {
+            return self.at_scale(scale);
+        }
+        let div = pow10(self.written - scale);
+        let q = self.digits / div;
+        let r = self.digits % div;
+        if r * 2 >= div {
+            q.checked_add(1)
+        } else {
+            Some(q)
+        }
+    }
+}
+
+/// Parses `s` exactly at `scale`; None if it needs more decimals.
+pub fn to_scaled(s: &[u8], scale: u8) -> Result<Option<u64>, CodecError> {
+    parse(s).map(|p| p.at_scale(scale))
+}
+
+/// Appends `v` x 10^-scale with exactly `scale` decimals (`6180030, 2` -> `"61800.30"`).
+pub fn write_fixed(out: &mut Vec<u8>, v: u64, scale: u8) {
+    let mut buf = [0u8; 24];
+    let mut i = buf.len();
+    let mut v = v;
+    let mut n = 0u8;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        n += 1;
+        if n == scale {
+            i -= 1;
+            buf[i] = b'.';
+        }
+        if v == 0 && n > scale {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Like [`write_fixed`] for a signed value.
+pub fn write_fixed_signed(out: &mut Vec<u8>, v: i64, scale: u8) {
+    if v < 0 {
+        out.push(b'-');
+    }
+    write_fixed(out, v.unsigned_abs(), scale);
+}
+
+/// Appends the canonical shortest form: trailing fraction zeros and a bare point trimmed
+/// (`6180030, 2` -> `"61800.3"`, `100, 2` -> `"1"`).
+pub fn write_trimmed(out: &mut Vec<u8>, v: i64, scale: u8) {
+    let start = out.len();
+    write_fixed_signed(out, v, scale);
+    if scale > 0 {
+        while out.last() == Some(&b'0') {
+            out.pop();
+        }
+        if out.last() == Some(&b'.') {
+            out.pop();
+        }
+    }
+    debug_assert!(out.len() > start);
+}
+
+/// Formats to a String (tests, errors).
+pub fn fixed_string(v: u64, scale: u8) -> String {
+    let mut out = Vec::new();
+    write_fixed(&mut out, v, scale);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_exactly() {
+        let p = parse(b"61800.30").unwrap();
+        assert_eq!(
+            p,
+            Parsed {
+                digits: 6180030,
+                written: 2,
+                needed: 1
+            }
+        );
+        assert_eq!(p.at_scale(2), Some(6180030));
+        assert_eq!(p.at_scale(1), Some(618003));
+        assert_eq!(p.at_scale(0), None);
+        assert_eq!(p.at_scale(5), Some(6180030000));
+        assert_eq!(to_scaled(b"0.009", 5).unwrap(), Some(900));
+        assert_eq!(to_scaled(b"0.00000001", 5).unwrap(), None);
+        assert_eq!(to_scaled(b"60000000000", 0).unwrap(), Some(60000000000));
+        assert_eq!(to_scaled(b"5.", 0).unwrap(), Some(5));
+        assert_eq!(to_scaled(b".5", 1).unwrap(), Some(5));
+    }
+
+    #[test]
+    fn fast_and_checked_paths_agree() {
+        let mut x: u64 = 88172645463325252;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = x % 10u64.pow((x >> 60) as u32 % 17 + 1);
+            let scale = ((x >> 40) % 10) as u8;
+            let text = fixed_string(v, scale);
+            let fast = parse(text.as_bytes()).unwrap();
+            let slow = parse_long(text.as_bytes()).unwrap();
+            assert_eq!(fast, slow, "{text}");
+            assert_eq!(fast.at_scale(scale), Some(v), "{text}");
+        }
+        for junk in [&b"12a4"[..], b"1/2", b"1:2", b"..", b"1.2.", b"12345678.1234567/"] {
+            assert!(parse(junk).is_err(), "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn rejects_junk() {
+        for s in [
+            &b""[..],
+            b".",
+            b"-1",
+            b"1e5",
+            b"1.2.3",
+            b" 1",
+            b"99999999999999999999",
+            b"0.0000000000000000001",
+        ] {
+            assert_eq!(parse(s).unwrap_err().code(), "E_BAD_DECIMAL", "{s:?}");
+        }
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!(fixed_string(6180030, 2), "61800.30");
+        assert_eq!(fixed_string(6, 3), "0.006");
+        assert_eq!(fixed_string(0, 0), "0");
+        assert_eq!(fixed_string(0, 2), "0.00");
+        assert_eq!(fixed_string(u64::MAX, 18), "18.446744073709551615");
+        let mut v = Vec::new();
+        write_trimmed(&mut v, 6180030000, 5);
+        assert_eq!(v, b"61800.3");
+        v.clear();
+        write_trimmed(&mut v, 100, 2);
+        assert_eq!(v, b"1");
+        v.clear();
+        write_trimmed(&mut v, -150, 5);
+        assert_eq!(v, b"-0.0015");
+    }
+
+    #[test]
+    fn rounds_references_only_on_request() {
+        let p = parse(b"61800.123456").unwrap();
+        assert_eq!(p.at_scale(5), None);
+        assert_eq!(p.rounded(5), Some(6180012346));
+        assert_eq!(parse(b"1.000004").unwrap().rounded(5), Some(100000));
+    }
+}

@@ -1,0 +1,580 @@
+//! Binding of the wire codec: conversion only. Batches cross the boundary as packed bytes (one
+//! native call per batch, no per-field object access); see ts/codec/packed.ts for the layout.
+use napi::bindgen_prelude::{Buffer, BufferSlice};
+use napi::{Env, Result};
+use napi_derive::napi;
+use perp_signal_core::decimal::{write_fixed, write_fixed_signed, write_trimmed};
+use perp_signal_core::wire::{self, frame, v1, v2, AssetSpec, TradeRef};
+use perp_signal_core::CodecError;
+
+use crate::error;
+
+#[napi(object)]
+pub struct AssetSpecJs {
+    pub symbol: String,
+    pub ref_price: String,
+    pub ref_qty: String,
+    pub price_scale: Option<u32>,
+    pub qty_scale: Option<u32>,
+}
+
+enum Enc {
+    V1(v1::Encoder),
+    V2(v2::Encoder),
+}
+
+#[napi]
+pub struct NativeEncoder {
+    inner: Enc,
+}
+
+/// JS numbers that must be integers (times, ids): refuse fractions, NaN and values past 2^53.
+fn int(v: f64, what: &str) -> std::result::Result<i64, CodecError> {
+    if v.is_finite() && v.fract() == 0.0 && v.abs() <= 9_007_199_254_740_992.0 {
+        Ok(v as i64)
+    } else {
+        Err(CodecError::InvalidArg(format!(
+            "{what} must be an integer below 2^53, got {v}"
+        )))
+    }
+}
+
+fn uint(v: f64, what: &str) -> std::result::Result<u64, CodecError> {
+    match int(v, what)? {
+        i if i >= 0 => Ok(i as u64),
+        _ => Err(CodecError::InvalidArg(format!(
+            "{what} must not be negative, got {v}"
+        ))),
+    }
+}
+
+fn scale(v: Option<u32>) -> Option<u8> {
+    v.map(|s| s.min(255) as u8)
+}
+
+/// f64 slots per trade in a packed batch.
+const SLOTS: usize = 7;
+
+/// Reads the packed batch: `nums` = 7 f64 LE per trade (asset, time, tradeId, maker, and the
+/// byte lengths of price, qty and type), `text` = those strings back to back in Latin-1.
+struct Packed<'a> {
+    nums: &'a [u8],
+    text: &'a [u8],
+    i: usize,
+    pos: usize,
+}
+
+impl<'a> Packed<'a> {
+    fn f(&self, k: usize) -> f64 {
+        let at = (self.i * SLOTS + k) * 8;
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&self.nums[at..at + 8]);
+        f64::from_le_bytes(b)
+    }
+    fn field(&mut self, len: f64) -> std::result::Result<&'a [u8], CodecError> {
+        let len = uint(len, "packed field length")? as usize;
+        let s = self
+            .text
+            .get(self.pos..self.pos.saturating_add(len))
+            .ok_or_else(|| CodecError::InvalidArg("packed batch text ends early".into()))?;
+        self.pos += len;
+        Ok(s)
+    }
+}
+
+impl<'a> Iterator for Packed<'a> {
+    type Item = std::result::Result<TradeRef<'a>, CodecError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        if (self.i + 1) * SLOTS * 8 > self.nums.len() {
+            return None;
+        }
+        let r = (|| {
+            let asset = uint(self.f(0), "asset")? as usize;
+            let time = int(self.f(1), "tradeTime")?;
+            let trade_id = uint(self.f(2), "tradeId")?;
+            let maker = self.f(3) != 0.0;
+            let price = self.field(self.f(4))?;
+            let qty = self.field(self.f(5))?;
+            let kind = self.field(self.f(6))?;
+            Ok(TradeRef {
+                asset,
+                time,
+                trade_id,
+                price,
+                qty,
+                maker,
+                kind,
+            })
+        })();
+        self.i += 1;
+        Some(r)
+    }
+}
+
+fn encode_all(
+    enc: &mut Enc,
+    mut trades: Packed,
+    out: &mut Vec<u8>,
+) -> std::result::Result<(), (usize, CodecError)> {
+    let mut i = 0;
+    for t in trades.by_ref() {
+        t.and_then(|t| enc.encode_framed(&t, out)).map_err(|e| (i, e))?;
+        i += 1;
+    }
+    if trades.pos != trades.text.len() {
+        return Err((
+            i,
+            CodecError::InvalidArg("packed batch has text left over".into()),
+        ));
+    }
+    Ok(())
+}
+
+fn encode_single(
+    enc: &mut Enc,
+    mut trades: Packed,
+    out: &mut Vec<u8>,
+) -> std::result::Result<(), (usize, CodecError)> {
+    let t = trades
+        .next()
+        .unwrap_or_else(|| Err(CodecError::InvalidArg("no trade given".into())))
+        .map_err(|e| (0, e))?;
+    if trades.next().is_some() || trades.pos != trades.text.len() {
+        return Err((0, CodecError::InvalidArg("expected exactly one trade".into())));
+    }
+    enc.encode(&t, out).map_err(|e| (0, e))
+}
+
+impl Enc {
+    fn encode(&mut self, t: &TradeRef, out: &mut Vec<u8>) -> std::result::Result<(), CodecError> {
+        match self {
+            Enc::V1(e) => e.encode(t, out),
+            Enc::V2(e) => e.encode(t, out),
+        }
+    }
+    fn encode_framed(&mut self, t: &TradeRef, out: &mut Vec<u8>) -> std::result::Result<(), CodecError> {
+        match self {
+            Enc::V1(e) => e.encode_framed(t, out),
+            Enc::V2(e) => e.encode_framed(t, out),
+        }
+    }
+}
+
+#[napi]
+impl NativeEncoder {
+    #[napi(constructor)]
+    pub fn new(env: Env, wire: String, assets: Vec<AssetSpecJs>, ref_time: f64) -> Result<Self> {
+        let specs: Vec<AssetSpec> = assets
+            .into_iter()
+            .map(|a| AssetSpec {
+                symbol: a.symbol,
+                ref_price: a.ref_price,
+                ref_qty: a.ref_qty,
+                price_scale: scale(a.price_scale),
+                qty_scale: scale(a.qty_scale),
+            })
+            .collect();
+        let r = int(ref_time, "refTime").and_then(|t| match wire.as_str() {
+            "v1" => v1::Encoder::new(&specs, t).map(Enc::V1),
+            "v2" => v2::Encoder::new(&specs, t).map(Enc::V2),
+            w => Err(CodecError::InvalidArg(format!(
+                "wire must be 'v1' or 'v2', got {w:?}"
+            ))),
+        });
+        r.map(|inner| NativeEncoder { inner })
+            .map_err(|e| error::codec(&env, e))
+    }
+
+    /// Encodes a packed batch into length-prefixed frames (`framed`), or one packed trade into
+    /// its bare payload. All or nothing: on error the encoder is as before the call and the error
+    /// names the trade's index. The result is copied into a V8-owned buffer: for the sizes of a
+    /// batch that is cheaper than an external buffer with a finalizer.
+    #[napi]
+    pub fn encode_packed<'env>(
+        &mut self,
+        env: &'env Env,
+        nums: &[u8],
+        text: &[u8],
+        framed: bool,
+    ) -> Result<BufferSlice<'env>> {
+        let n = nums.len() / (SLOTS * 8);
+        let mut out = Vec::with_capacity(n * 16);
+        // A single trade's encode is atomic in the core already; a batch restores this copy.
+        let saved = framed.then(|| match &self.inner {
+            Enc::V1(e) => Enc::V1(e.clone()),
+            Enc::V2(e) => Enc::V2(e.clone()),
+        });
+        let trades = Packed {
+            nums,
+            text,
+            i: 0,
+            pos: 0,
+        };
+        let r = if framed {
+            encode_all(&mut self.inner, trades, &mut out)
+        } else {
+            encode_single(&mut self.inner, trades, &mut out)
+        };
+        match r {
+            Ok(()) => BufferSlice::copy_from(env, out),
+            Err((i, e)) => {
+                if let Some(saved) = saved {
+                    self.inner = saved;
+                }
+                Err(error::throw(
+                    env,
+                    e.code(),
+                    &format!("trade #{i} of the batch: {e} (nothing of the batch was encoded)"),
+                ))
+            }
+        }
+    }
+
+    #[napi]
+    pub fn header(&self) -> Buffer {
+        match &self.inner {
+            Enc::V1(e) => e.header().into(),
+            Enc::V2(e) => e.header().into(),
+        }
+    }
+
+    #[napi]
+    pub fn snapshot(&mut self, env: Env) -> Result<Buffer> {
+        match &mut self.inner {
+            Enc::V1(_) => Err(error::throw(
+                &env,
+                "E_NOT_IN_V1",
+                "wire v1 has no snapshot frame; a v1 consumer starts from header() (see join())",
+            )),
+            Enc::V2(e) => Ok(e.snapshot().into()),
+        }
+    }
+
+    #[napi]
+    pub fn heartbeat(&mut self, env: Env, now_ms: f64) -> Result<Option<Buffer>> {
+        match &mut self.inner {
+            Enc::V1(_) => Ok(None),
+            Enc::V2(e) => {
+                let now = uint(now_ms, "nowMs").map_err(|e| error::codec(&env, e))?;
+                Ok(Some(e.heartbeat(now).into()))
+            }
+        }
+    }
+
+    #[napi]
+    pub fn gap(
+        &mut self,
+        env: Env,
+        asset: u32,
+        last_id: f64,
+        next_id: f64,
+        reason: u32,
+    ) -> Result<Option<Buffer>> {
+        match &mut self.inner {
+            Enc::V1(_) => Ok(None),
+            Enc::V2(e) => uint(last_id, "lastId")
+                .and_then(|l| Ok((l, uint(next_id, "nextId")?)))
+                .and_then(|(l, n)| e.gap(asset as usize, l, n, reason.min(255) as u8))
+                .map(|b| Some(b.into()))
+                .map_err(|e| error::codec(&env, e)),
+        }
+    }
+
+    /// v1 only: each asset's last trade time (ms), what a decoder needs besides header().
+    #[napi]
+    pub fn state_v1(&self) -> Option<Vec<f64>> {
+        match &self.inner {
+            Enc::V1(e) => Some(e.state().iter().map(|s| s.time as f64).collect()),
+            Enc::V2(_) => None,
+        }
+    }
+
+    #[napi]
+    pub fn join(&self) -> NativeJoiner {
+        match &self.inner {
+            Enc::V1(e) => {
+                let (header, j) = e.join();
+                NativeJoiner {
+                    header,
+                    inner: Some(j),
+                }
+            }
+            Enc::V2(e) => NativeJoiner {
+                header: e.header(),
+                inner: None,
+            },
+        }
+    }
+}
+
+#[napi]
+pub struct NativeJoiner {
+    header: Vec<u8>,
+    inner: Option<v1::Join>,
+}
+
+#[napi]
+impl NativeJoiner {
+    #[napi]
+    pub fn header(&self) -> Buffer {
+        self.header.clone().into()
+    }
+
+    #[napi]
+    pub fn caught_up(&self) -> bool {
+        self.inner.as_ref().is_none_or(|j| j.caught_up())
+    }
+
+    /// The rewritten batch, or null when the caller's bytes are valid as they are.
+    #[napi]
+    pub fn adapt(&mut self, env: Env, frames: &[u8]) -> Result<Option<Buffer>> {
+        match &mut self.inner {
+            None => Ok(None),
+            Some(j) => j
+                .adapt(frames)
+                .map(|o| o.map(Buffer::from))
+                .map_err(|e| error::codec(&env, e)),
+        }
+    }
+}
+
+enum Dec {
+    V1(v1::Decoder),
+    V2 { d: v2::Decoder, check_stream: bool },
+}
+
+#[napi]
+pub struct NativeDecoder {
+    inner: Dec,
+}
+
+/// A JS Float64Array written in place. Spelled as an alias so the napi macro takes the typed
+/// array conversion (`FromNapiValue for &mut [f64]`) rather than a class reference.
+type OutNums<'a> = &'a mut [f64];
+
+const K_TRADE: f64 = 0.0;
+const K_HEARTBEAT: f64 = 1.0;
+const K_GAP: f64 = 2.0;
+const K_SNAPSHOT: f64 = 3.0;
+const K_LOST: f64 = 4.0;
+
+struct Out {
+    nums: Vec<f64>,
+    text: Vec<u8>,
+}
+
+impl Out {
+    fn rec(&mut self, r: [f64; 8]) {
+        self.nums.extend_from_slice(&r);
+    }
+    fn lost(&mut self, l: v2::Loss, has_message: bool) {
+        let (asset, scope) = match l.asset {
+            None => (-1.0, 0.0),
+            Some(a) => (a as f64, 1.0),
+        };
+        self.rec([
+            K_LOST,
+            asset,
+            l.missing as f64,
+            scope,
+            -1.0,
+            -1.0,
+            f64::from(u8::from(has_message)),
+            0.0,
+        ]);
+    }
+}
+
+fn snapshot_json(s: &v2::State, out: &mut Vec<u8>) {
+    // Symbols and types are limited to [A-Za-z0-9_.-], so no escaping is needed.
+    out.extend_from_slice(b"[");
+    for (i, a) in s.assets.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(
+            format!("{{\"symbol\":\"{}\",\"time\":{},\"price\":\"", a.symbol, a.time).as_bytes(),
+        );
+        write_fixed_signed(out, a.price, a.price_scale);
+        out.extend_from_slice(
+            format!(
+                "\",\"tradeId\":{},\"assetSeq\":{},\"priceScale\":{},\"qtyScale\":{},\"type\":\"{}\"}}",
+                a.trade_id,
+                a.seq,
+                a.price_scale,
+                a.qty_scale,
+                String::from_utf8_lossy(&a.kind)
+            )
+            .as_bytes(),
+        );
+    }
+    out.extend_from_slice(b"]\n");
+}
+
+impl Dec {
+    fn decode_into(&mut self, p: &[u8], o: &mut Out) -> std::result::Result<(), CodecError> {
+        match self {
+            Dec::V1(d) => {
+                let t = d.decode(p)?;
+                o.rec([
+                    K_TRADE,
+                    t.asset as f64,
+                    t.time as f64,
+                    -1.0,
+                    -1.0,
+                    -1.0,
+                    f64::from(u8::from(t.maker)),
+                    0.0,
+                ]);
+                write_trimmed(&mut o.text, t.price, v1::SCALE);
+                o.text.push(b'\n');
+                write_trimmed(&mut o.text, t.qty as i64, v1::SCALE);
+                o.text.push(b'\n');
+            }
+            Dec::V2 { d, check_stream } => {
+                let r = d.decode(p)?;
+                let stream_loss = r.stream_loss.filter(|_| *check_stream);
+                if let Some(l) = stream_loss {
+                    o.lost(l, r.asset_loss.is_some() || r.message.is_some());
+                }
+                if let Some(l) = r.asset_loss {
+                    o.lost(l, r.message.is_some());
+                }
+                match r.message {
+                    None => {}
+                    Some(v2::Message::Trade(t)) => {
+                        o.rec([
+                            K_TRADE,
+                            t.asset as f64,
+                            t.time as f64,
+                            t.trade_id as f64,
+                            t.seq as f64,
+                            t.asset_seq as f64,
+                            f64::from(u8::from(t.maker)),
+                            0.0,
+                        ]);
+                        write_fixed_signed(&mut o.text, t.price, t.price_scale);
+                        o.text.push(b'\n');
+                        write_fixed(&mut o.text, t.qty, t.qty_scale);
+                        o.text.push(b'\n');
+                        o.text.extend_from_slice(t.kind);
+                        o.text.push(b'\n');
+                    }
+                    Some(v2::Message::Heartbeat { seq, time }) => {
+                        o.rec([K_HEARTBEAT, -1.0, time as f64, -1.0, seq as f64, -1.0, 0.0, 0.0]);
+                    }
+                    Some(v2::Message::Gap {
+                        seq,
+                        asset,
+                        asset_seq: _,
+                        last_id,
+                        next_id,
+                        reason,
+                    }) => {
+                        o.rec([
+                            K_GAP,
+                            asset as f64,
+                            last_id as f64,
+                            next_id as f64,
+                            seq as f64,
+                            f64::from(reason),
+                            0.0,
+                            0.0,
+                        ]);
+                    }
+                    Some(v2::Message::Snapshot { seq }) => {
+                        o.rec([K_SNAPSHOT, -1.0, 0.0, 0.0, seq as f64, -1.0, 0.0, 0.0]);
+                        snapshot_json(d.state(), &mut o.text);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[napi]
+impl NativeDecoder {
+    #[napi(constructor)]
+    pub fn new(
+        env: Env,
+        header: &[u8],
+        last_times: Option<Vec<f64>>,
+        check_stream: Option<bool>,
+    ) -> Result<Self> {
+        let r = (|| {
+            Ok(match wire::detect(header)? {
+                wire::Wire::V1 => {
+                    let times = last_times
+                        .map(|t| {
+                            t.iter()
+                                .map(|&v| int(v, "lastTimes[]"))
+                                .collect::<std::result::Result<Vec<_>, _>>()
+                        })
+                        .transpose()?;
+                    Dec::V1(v1::Decoder::from_header(header, times.as_deref())?)
+                }
+                wire::Wire::V2 => Dec::V2 {
+                    d: v2::Decoder::from_header(header)?,
+                    check_stream: check_stream.unwrap_or(true),
+                },
+            })
+        })();
+        r.map(|inner| NativeDecoder { inner })
+            .map_err(|e| error::codec(&env, e))
+    }
+
+    #[napi(getter)]
+    pub fn wire(&self) -> String {
+        match self.inner {
+            Dec::V1(_) => "v1".into(),
+            Dec::V2 { .. } => "v2".into(),
+        }
+    }
+
+    #[napi(getter)]
+    pub fn symbols(&self) -> Vec<String> {
+        match &self.inner {
+            Dec::V1(d) => d.symbols().to_vec(),
+            Dec::V2 { d, .. } => d.state().assets.iter().map(|a| a.symbol.clone()).collect(),
+        }
+    }
+
+    /// Decodes one payload (`framed` false) or a u32-LE framed batch. Records go into `nums`
+    /// (a Float64Array the caller reuses): `nums[0]` = record count, then 8 f64 per record; the
+    /// records' text fields are returned, each ended by '\n'.
+    #[napi]
+    pub fn decode_packed(&mut self, env: Env, data: &[u8], framed: bool, nums: OutNums) -> Result<String> {
+        let mut o = Out {
+            nums: Vec::with_capacity(if framed { data.len() } else { 24 }),
+            text: Vec::with_capacity(if framed { data.len() * 3 } else { 32 }),
+        };
+        let r = if framed {
+            frame::Frames::new(data).enumerate().try_for_each(|(i, p)| {
+                p.and_then(|p| self.inner.decode_into(p, &mut o))
+                    .map_err(|e| (i, e))
+            })
+        } else {
+            self.inner.decode_into(data, &mut o).map_err(|e| (0, e))
+        };
+        match r {
+            Ok(()) if o.nums.len() < nums.len() => {
+                nums[0] = (o.nums.len() / 8) as f64;
+                nums[1..=o.nums.len()].copy_from_slice(&o.nums);
+                // Only ASCII digits, '.', '-', symbols and types were written.
+                Ok(String::from_utf8(o.text)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+            }
+            Ok(()) => Err(error::invalid_arg(
+                &env,
+                "decode output array too small (internal: size it from the input length)",
+            )),
+            Err((i, e)) if framed => Err(error::throw(
+                &env,
+                e.code(),
+                &format!("frame #{i} of the batch: {e}"),
+            )),
+            Err((_, e)) => Err(error::codec(&env, e)),
+        }
+    }
+}
