@@ -5,6 +5,7 @@ import { hasCode } from '../errors';
 import { logOptions, USAGE_CODES } from './options';
 import { exchangeCommand } from './exchange';
 import { recordCommand } from './record';
+import { tcpClientCommand } from './tcp-client';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const pkg = require('../../package.json') as { version: string };
@@ -13,7 +14,7 @@ const pkg = require('../../package.json') as { version: string };
 type AnyCommand = CommandModule<any, any>;
 
 /** Every command; each lives in its own module. */
-const commands: AnyCommand[] = [exchangeCommand, recordCommand];
+const commands: AnyCommand[] = [exchangeCommand, recordCommand, tcpClientCommand];
 
 function exitCodeOf(e: unknown): number {
   return hasCode(e) && USAGE_CODES.has(e.code) ? 2 : 1;

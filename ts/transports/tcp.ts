@@ -11,20 +11,11 @@ import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import { PerpSignalError } from '../errors';
 import { noopLogger, type Logger } from '../observe/logger';
-import { frame, type Transport } from '../pipeline';
+import { frame, startFrame, type Encoder, type Joiner } from '../codec';
+import type { Transport } from '../pipeline';
 
-/** The late-join view of the encoder (the codec's `Joiner`). */
-export interface Joiner {
-  readonly header: Buffer;
-  adapt(frames: Buffer): Buffer;
-  readonly caughtUp: boolean;
-}
-
-/** What the fan-out needs of the codec's `Encoder`. */
-export interface FanoutEncoder {
-  join(): Joiner;
-  heartbeat(nowMs: number): Buffer | null;
-}
+/** What the fan-out needs of the codec's `Encoder`: late joiners and (v2) heartbeats. */
+export type FanoutEncoder = Pick<Encoder, 'join' | 'heartbeat'>;
 
 export interface TcpFanoutOptions {
   /** Address to bind; default `0.0.0.0`. */
@@ -68,7 +59,6 @@ export interface ClientInfo {
 /** Payload of the frame a refused connection gets instead of `START`. */
 export const REFUSAL_PREFIX = 'ERROR ';
 
-const START = Buffer.from('START', 'ascii');
 const DEFAULTS = { host: '0.0.0.0', maxClients: 256, maxQueuedBytes: 4 * 1024 * 1024, heartbeatMs: 1000, keepAliveMs: 10_000 };
 const CLOSE_GRACE_MS = 2000;
 
@@ -229,7 +219,7 @@ export class TcpFanout extends EventEmitter implements Transport {
     });
     // START and the header in one write: they leave in one segment.
     const header = c.joiner?.header ?? Buffer.alloc(0);
-    this.write(c, Buffer.concat([frame(START), frame(header)]));
+    this.write(c, Buffer.concat([startFrame(), frame(header)]));
     this.logger.info('tcp client connected', { client: c.id, remote, clients: this.clients.size });
     this.emit('connect', { id: c.id, remote });
   }
