@@ -1,11 +1,12 @@
 import { EventEmitter } from 'node:events';
 import { Decoder, Encoder, frame } from '../ts/codec';
-import type { TcpClient, TcpClientEvent, TcpClientOptions } from '../ts/clients/tcp';
+import type { TcpClient, TcpClientOptions } from '../ts/clients/tcp';
 import { PerpSignalError } from '../ts/errors';
 import { Pipeline } from '../ts/pipeline';
 import { TcpFanout, type TcpFanoutOptions } from '../ts/transports/tcp';
 import { startClient, startFanout as startFanoutOn, useCleanups } from './helpers/fanout';
 import { collect, framesLength, publishStream, RawClient } from './helpers/net';
+import { V1Oracle } from './oracle/v1-oracle';
 import type { Trade } from '../ts/types';
 import { assetSpecs, expectSameTrades, makeTrades, rng, TradeGen, until } from './helpers/stream';
 
@@ -59,24 +60,68 @@ describe('TcpFanout handshake and bytes on the wire', () => {
   });
 });
 
+/** A consumer in a late-join run: how many trades it decoded, and a check of them. */
+interface JoinReader {
+  decoded(): number;
+  check(want: readonly Trade[], what: string): void;
+}
+
 describe('late joiners', () => {
+  // The library client, and (v1) a client as the original service's consumers are written: a
+  // spec-following decoder with float running sums, reading raw bytes.
+  const library = (port: number, wire: 'v1' | 'v2'): JoinReader => {
+    const r = collect(client(port, { reconnect: false }));
+    return {
+      decoded: () => r.trades.length,
+      check: (want, what) => {
+        expect(r.events[0]).toMatchObject({ kind: 'connected', wire });
+        expectSameTrades(r.trades, want, what);
+      },
+    };
+  };
+  const original = (port: number): JoinReader => {
+    const raw = new RawClient(port);
+    defer(() => raw.close());
+    return {
+      decoded: () => Math.max(0, raw.frames().length - 2),
+      check: (want, what) => {
+        const frames = raw.frames();
+        expect(Buffer.from(frames[0]).toString('latin1')).toBe('START');
+        const oracle = new V1Oracle(frames[1]);
+        expect(frames.length - 2).toBe(want.length);
+        want.forEach((w, k) => {
+          const t = oracle.decode(frames[2 + k]);
+          const ok =
+            t.symbol === w.symbol &&
+            t.maker === w.maker &&
+            t.time === w.tradeTime &&
+            Math.abs(t.price - Number(w.price)) < 5e-6 &&
+            Math.abs(t.qty - Number(w.qty)) < 1e-9;
+          if (!ok) throw new Error(`${what}: trade ${k} decoded as ${JSON.stringify(t)}, sent ${w.price} ${w.qty} at ${w.tradeTime}`);
+        });
+      },
+    };
+  };
+
   for (const wire of ['v1', 'v2'] as const) {
-    it(`${wire}: clients joining at random points of a 100,000-trade stream decode exactly from there on`, async () => {
+    const who = wire === 'v1' ? 'library and original-style clients' : 'clients';
+    it(`${wire}: ${who} joining at random points of a 100,000-trade stream decode exactly from there on`, async () => {
       const { fanout, encoder, port } = await startFanout(wire);
       const trades = makeTrades(100_000, wire === 'v1' ? 11 : 12);
       const rand = rng(wire === 'v1' ? 101 : 102);
-      const joinAt = Array.from({ length: 8 }, () => Math.floor(rand() * 95_000)).sort((a, b) => a - b);
+      const count = wire === 'v1' ? 12 : 8;
+      const joinAt = Array.from({ length: count }, () => Math.floor(rand() * 95_000)).sort((a, b) => a - b);
       joinAt[0] = 0; // one client sees the whole stream
       let published = 0;
       const joinedAt = new Map<number, number>();
       fanout.on('connect', (info: { id: number }) => joinedAt.set(info.id, published));
-      const readers: ReturnType<typeof collect<TcpClientEvent>>[] = [];
+      const readers: JoinReader[] = [];
       const pending = [...joinAt];
       const startDue = (): void => {
         // One connection in flight at a time, so the i-th reader is the i-th connection accepted.
         if (pending.length && pending[0] <= published && joinedAt.size === readers.length) {
           pending.shift();
-          readers.push(collect(client(port, { reconnect: false })));
+          readers.push(wire === 'v1' && readers.length % 2 === 1 ? original(port) : library(port, wire));
         }
       };
       startDue();
@@ -92,18 +137,12 @@ describe('late joiners', () => {
       const starts = [...joinedAt.values()];
       expect(starts).toHaveLength(joinAt.length);
       // Each client has joined; wait for each to have decoded the rest of the stream.
-      const ids = [...joinedAt.keys()];
       await until(
-        () => readers.every((r, i) => r.trades.length >= trades.length - joinedAt.get(ids[i])!),
+        () => readers.every((r, i) => r.decoded() >= trades.length - starts[i]),
         'every client to decode the rest of the stream',
         30_000,
       );
-      readers.forEach((r, i) => {
-        const from = joinedAt.get(ids[i])!;
-        expect(r.events[0]).toMatchObject({ kind: 'connected', wire });
-        expect(r.trades.length).toBe(trades.length - from);
-        expectSameTrades(r.trades, trades.slice(from), `client joined at trade ${from}`);
-      });
+      readers.forEach((r, i) => r.check(trades.slice(starts[i]), `client joined at trade ${starts[i]}`));
       // Join points really are spread over the stream.
       expect(new Set(starts).size).toBeGreaterThanOrEqual(joinAt.length - 1);
       expect(Math.max(...starts)).toBeGreaterThan(50_000);
