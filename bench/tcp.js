@@ -381,34 +381,47 @@ async function main() {
       `load average at start ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`,
   );
   const reps = Number(argValue('--repeat') ?? (quick ? 1 : 3));
-  const table = ['| clients | rate msg/s | p50 µs | p99 µs | p99.9 µs | p99 / bare-hop p99 | cpu µs/msg server, client |', '|---|---|---|---|---|---|---|'];
+  const table = [
+    '| clients | rate msg/s | p50 µs | p99 µs | p99.9 µs | p99 / bare hop (1 reader) | p99 / bare hop (same readers) | cpu µs/msg writer, client |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
   const med = (xs) => [...xs].sort((x, y) => x - y)[Math.floor((xs.length - 1) / 2)];
+  const cpu = (q) => `${q('serverCpuUsPerMsg').toFixed(2)}, ${q('clientCpuUsPerMsg').toFixed(2)}`;
   for (const rate of [10000, 100000]) {
-    // Runs alternate between the floor and ours, so both see the same background load.
-    const floors = [];
+    // Runs alternate between the floor and ours, so both see the same background load. The floor
+    // as defined is one reader; a floor with 10 readers (10 processes) shows what the machine
+    // itself does to 10 consumers.
+    const floors = new Map([1, 10].map((c) => [c, []]));
     const ours = new Map([1, 10, 100].map((c) => [c, []]));
     for (let rep = 0; rep < reps; rep++) {
-      const f = await run({ floor: true, rate, clients: 1, seconds });
-      print(f);
-      floors.push(f);
+      for (const [clients, fs1] of floors) {
+        const f = await run({ floor: true, rate, clients, seconds });
+        print(f, clients === 1 ? undefined : floors.get(1)[rep].p99);
+        fs1.push(f);
+      }
       for (const [clients, rs] of ours) {
         const r = await run({ floor: false, rate, clients, seconds });
-        print(r, f.p99);
+        print(r, floors.get(1)[rep].p99);
         rs.push(r);
       }
     }
-    const fq = (k) => med(floors.map((f) => f[k]));
-    table.push(
-      `| bare hop | ${rate} | ${fmt(fq('p50'))} | ${fmt(fq('p99'))} | ${fmt(fq('p999'))} | 1 |` +
-        ` ${fq('serverCpuUsPerMsg').toFixed(2)}, ${fq('clientCpuUsPerMsg').toFixed(2)} |`,
-    );
+    const f1 = (k) => med(floors.get(1).map((f) => f[k]));
+    for (const [clients, fl] of floors) {
+      const q = (k) => med(fl.map((f) => f[k]));
+      table.push(
+        `| bare hop x${clients} | ${rate} | ${fmt(q('p50'))} | ${fmt(q('p99'))} | ${fmt(q('p999'))} |` +
+          ` ${(q('p99') / f1('p99')).toFixed(2)}x | 1 | ${cpu(q)} |`,
+      );
+    }
     for (const [clients, rs] of ours) {
       const q = (k) => med(rs.map((r) => r[k]));
+      const same = floors.get(clients);
+      const vsSame = same ? `${(q('p99') / med(same.map((f) => f.p99))).toFixed(2)}x` : '';
       const lossy = rs.some((r) => r.disconnectedSlow || r.clientDrops || r.incomplete || r.wrongIds);
       const behind = rs.some((r) => r.achievedRate < 0.95 * rate) ? ` (sent ${q('achievedRate')}/s)` : '';
       table.push(
-        `| ${clients} | ${rate}${behind} | ${fmt(q('p50'))} | ${fmt(q('p99'))} | ${fmt(q('p999'))} | ${(q('p99') / fq('p99')).toFixed(2)}x |` +
-          ` ${q('serverCpuUsPerMsg').toFixed(2)}, ${q('clientCpuUsPerMsg').toFixed(2)}${lossy ? ' LOSS' : ''} |`,
+        `| ${clients} | ${rate}${behind} | ${fmt(q('p50'))} | ${fmt(q('p99'))} | ${fmt(q('p999'))} |` +
+          ` ${(q('p99') / f1('p99')).toFixed(2)}x | ${vsSame} | ${cpu(q)}${lossy ? ' LOSS' : ''} |`,
       );
     }
   }

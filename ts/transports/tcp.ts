@@ -28,7 +28,9 @@ export interface TcpFanoutOptions {
   maxQueuedBytes?: number;
   /**
    * Send a heartbeat (v2; the v1 encoder has none) after this long without any frame; 0 disables.
-   * Default 1000. Leave it at 0 when a pipeline already publishes heartbeats to every transport.
+   * Default 1000. Set 0 when a pipeline already publishes heartbeats to every transport: a v2
+   * heartbeat takes a stream sequence number, so one sent on TCP alone would look like a lost
+   * frame to the consumers of the other transports.
    */
   heartbeatMs?: number;
   /** Idle time before TCP keepalive probes reap a half-open peer; default 10 s. */
@@ -72,7 +74,7 @@ interface Client extends ClientInfo {
 
 /**
  * Events: `connect` (ClientInfo), `disconnect` (ClientInfo & { reason: DisconnectReason }),
- * `refuse` ({ remote }).
+ * `refuse` ({ remote, reason: string }).
  */
 export class TcpFanout extends EventEmitter implements Transport {
   readonly name = 'tcp';
