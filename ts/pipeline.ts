@@ -79,7 +79,14 @@ export class Pipeline {
     this.logger = opts.logger ?? noopLogger;
   }
 
-  async start(): Promise<void> {
+  /** Queues a trade or gap that arrived before start() (e.g. while references were awaited). */
+  feed(item: Trade | GapEvent): void {
+    if ('tradeId' in item) this.onTrade(item);
+    else this.onGap(item);
+  }
+
+  /** Attaches to the source; starts it unless the caller already did (`startSource: false`). */
+  async start(opts: { startSource?: boolean } = {}): Promise<void> {
     this.opts.source.on('trade', this.onTrade);
     this.opts.source.on('gap', this.onGap);
     const hb = this.opts.heartbeatMs ?? 1000;
@@ -87,7 +94,7 @@ export class Pipeline {
       this.heartbeatTimer = setInterval(() => this.heartbeat(hb), Math.max(10, Math.floor(hb / 4)));
       this.heartbeatTimer.unref();
     }
-    await this.opts.source.start();
+    if (opts.startSource !== false) await this.opts.source.start();
   }
 
   private heartbeat(intervalMs: number): void {

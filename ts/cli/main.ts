@@ -5,6 +5,8 @@ import { hasCode } from '../errors';
 import { logOptions, USAGE_CODES } from './options';
 import { exchangeCommand } from './exchange';
 import { recordCommand } from './record';
+import { watchCommand } from './watch';
+import { formatDemoCommand } from './format-demo';
 import { tcpClientCommand } from './tcp-client';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -14,7 +16,7 @@ const pkg = require('../../package.json') as { version: string };
 type AnyCommand = CommandModule<any, any>;
 
 /** Every command; each lives in its own module. */
-const commands: AnyCommand[] = [exchangeCommand, recordCommand, tcpClientCommand];
+const commands: AnyCommand[] = [exchangeCommand, recordCommand, watchCommand, formatDemoCommand, tcpClientCommand];
 
 function exitCodeOf(e: unknown): number {
   return hasCode(e) && USAGE_CODES.has(e.code) ? 2 : 1;

@@ -94,7 +94,7 @@ export class Stats {
   }
 
   /** Writes the stats line and starts a new interval. */
-  logLine(logger: Logger): StatsSnapshot {
+  logLine(logger: Logger, structured = false): StatsSnapshot {
     const s = this.snapshot();
     const rates = Object.entries(s.perSymbol)
       .map(([sym, v]) => `${sym}=${v.ratePerS.toFixed(1)}/s`)
@@ -104,7 +104,8 @@ export class Stats {
       `stats ${rates} consumers=${s.consumers} drops=${s.drops} reconnects=${s.reconnects} gaps=${s.gaps} ` +
         `exch->out p50/p99=${fmt(s.exchangeToHandoffMs.p50, 0)}/${fmt(s.exchangeToHandoffMs.p99, 0)}ms ` +
         `recv->out p50/p99=${fmt(s.receiveToHandoffUs.p50)}/${fmt(s.receiveToHandoffUs.p99)}us`,
-      { stats: s },
+      // Text logs carry the numbers in the message; JSON logs also get them as fields.
+      structured ? { stats: s } : undefined,
     );
     this.lastLineAt = Date.now();
     for (const c of this.symbols.values()) c.tradesAtLastLine = c.trades;

@@ -251,8 +251,10 @@ impl Encoder {
         };
         let p = decimal::parse(t.price)?;
         let q = decimal::parse(t.qty)?;
-        let ps = a.price_scale.max(p.needed);
-        let qs = a.qty_scale.max(q.needed);
+        // Grow to the decimals as written (not just the significant ones), so that the decoder
+        // writes the exchange's own string back ("61800.30", not "61800.3").
+        let ps = a.price_scale.max(p.written);
+        let qs = a.qty_scale.max(q.written);
         let overflow = |what: &str| CodecError::Overflow(format!("{}: {what} overflows 63 bits", a.symbol));
         let price = p
             .at_scale(ps)

@@ -354,3 +354,25 @@ fn scale_grows_in_band_instead_of_rounding() {
     s.symbol = "BAD SYMBOL".into();
     assert_eq!(Encoder::new(&[s], 0).unwrap_err().code(), "E_BAD_ASSETS");
 }
+
+#[test]
+fn inferred_scale_grows_to_the_exchange_string() {
+    // A reference of "61800.3" infers scale 1; the exchange writes "61800.30".
+    let mut e = Encoder::new(&[spec("BTCUSDT", "61800.3", None, None)], 0).unwrap();
+    let mut d = Decoder::from_header(&e.header()).unwrap();
+    let o = Owned {
+        asset: 0,
+        time: 1,
+        id: 1,
+        price: "61800.30".into(),
+        qty: "0.010".into(),
+        maker: false,
+        kind: "MARKET".into(),
+    };
+    let f = encode_all(&mut e, std::slice::from_ref(&o)).remove(0);
+    let Some(Message::Trade(t)) = d.decode(&f).unwrap().message else {
+        panic!()
+    };
+    assert_eq!(text(t.price, t.price_scale), "61800.30");
+    assert_eq!(fixed_string(t.qty, t.qty_scale), "0.010");
+}

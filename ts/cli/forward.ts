@@ -1,0 +1,216 @@
+/**
+ * The forwarder: `perp-signal --assets ... <tcp|shm|nats> [options]`. One runner for every
+ * transport, so every mode goes through the same source -> codec -> transport code.
+ *
+ * Start-up order lets every mistake surface before anything is half-started: flags -> exchangeInfo
+ * validates the symbols and gives the scales (REST) -> reference prices -> the encoder (v1 refuses
+ * symbols it cannot carry exactly) -> the transport binds (busy port, bad queue name) -> only then
+ * the exchange WebSocket.
+ */
+import type { Argv, Options } from 'yargs';
+import { BinanceSource, endpointOptions, resolveEndpoints, apiKeyOption, resolveApiKey } from '../source';
+import { Encoder, type AssetSpec, type WireVersion } from '../codec';
+import { Pipeline, type Transport } from '../pipeline';
+import { Stats } from '../observe/stats';
+import { MetricsServer } from '../observe/metrics';
+import type { Logger } from '../observe/logger';
+import type { GapEvent, SymbolInfo, Trade } from '../types';
+import { loggerFrom, parseAssets, type LogArgs } from './options';
+
+export const forwarderOptions = {
+  assets: {
+    type: 'string',
+    array: true,
+    describe: 'Symbols to forward: comma list and/or repeated, any case (BTCUSDT,ETHUSDT or btc,eth)',
+  },
+  wire: { choices: ['v2', 'v1'], default: 'v2', describe: 'Wire format: v2 (lossless, default) or v1 (original)' },
+  'stats-interval': { type: 'number', default: 10, describe: 'Seconds between stats lines on stderr; 0 = off' },
+  'metrics-port': { type: 'number', describe: 'Serve Prometheus metrics on this port at /metrics (default: off)' },
+  'heartbeat-ms': {
+    type: 'number',
+    default: 1000,
+    describe: 'v2: heartbeat after this many ms without a frame; 0 = off',
+  },
+} satisfies Record<string, Options>;
+
+export interface ForwarderArgs extends LogArgs {
+  assets?: string[];
+  wire?: string;
+  'stats-interval'?: number;
+  'metrics-port'?: number;
+  'heartbeat-ms'?: number;
+  'ws-url'?: string;
+  'rest-url'?: string;
+  'api-key'?: string;
+}
+
+/** Adds the forwarder's options (and the exchange endpoints) to a transport command. */
+export function withForwarderOptions<T>(y: Argv<T>): Argv<T & ForwarderArgs> {
+  return y
+    .options(forwarderOptions)
+    .options(endpointOptions)
+    .options(apiKeyOption) as unknown as Argv<T & ForwarderArgs>;
+}
+
+/** Decimals as the exchange writes the filter ("0.10" -> 2), so v2 reproduces its strings exactly. */
+export function decimalsOf(step: string): number {
+  const dot = step.indexOf('.');
+  return dot < 0 ? 0 : step.length - dot - 1;
+}
+
+export function toAssetSpec(info: SymbolInfo, first?: Trade): AssetSpec {
+  return {
+    symbol: info.symbol,
+    refPrice: info.refPrice ?? first?.price ?? '0',
+    refQty: info.refQty ?? first?.qty ?? '0',
+    priceScale: decimalsOf(info.tickSize),
+    qtyScale: decimalsOf(info.stepSize),
+  };
+}
+
+export interface Transportish extends Transport {
+  /** Human-readable address for the start-up log line. */
+  readonly where?: string;
+}
+
+/** Builds the transport once the encoder exists; may throw usage errors (busy port: exit 2). */
+export type TransportFactory = (encoder: Encoder, logger: Logger) => Promise<Transportish>;
+
+export interface RunningForwarder {
+  pipeline: Pipeline;
+  source: BinanceSource;
+  encoder: Encoder;
+  transport: Transportish;
+  stats: Stats;
+  /** Stops everything in order: source, flush, transport, metrics, timers. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Trades of symbols whose REST reference failed are held until each of them has traded once: that
+ * first live trade becomes its reference (never a zero price). Returns what arrived meanwhile.
+ */
+async function firstTradesOf(
+  source: BinanceSource,
+  missing: Set<string>,
+  logger: Logger,
+): Promise<{ first: Map<string, Trade>; held: (Trade | GapEvent)[] }> {
+  const first = new Map<string, Trade>();
+  const held: (Trade | GapEvent)[] = [];
+  logger.warn('no REST reference for some symbols; they start from their first live trade', {
+    symbols: [...missing],
+  });
+  await new Promise<void>((resolve, reject) => {
+    const onTrade = (t: Trade): void => {
+      held.push(t);
+      if (missing.has(t.symbol) && !first.has(t.symbol)) first.set(t.symbol, t);
+      if (first.size === missing.size) done();
+    };
+    const onGap = (g: GapEvent): void => {
+      held.push(g);
+    };
+    const done = (): void => {
+      source.off('trade', onTrade);
+      source.off('gap', onGap);
+      resolve();
+    };
+    source.on('trade', onTrade);
+    source.on('gap', onGap);
+    source.start().catch(reject);
+  });
+  return { first, held };
+}
+
+export async function startForwarder(
+  argv: ForwarderArgs,
+  makeTransport: TransportFactory,
+  logger: Logger = loggerFrom(argv),
+): Promise<RunningForwarder> {
+  const wire = (argv.wire ?? 'v2') as WireVersion;
+  const symbols = parseAssets(argv.assets, wire);
+  const { wsUrl, restUrl } = resolveEndpoints(argv);
+  const source = new BinanceSource({ symbols, wsUrl, restUrl, apiKey: resolveApiKey(argv), logger });
+  source.on('warning', (w) => logger.warn(w.message, { code: w.code, symbol: w.symbol }));
+  source.on('reconnect', (r) => logger.warn('exchange connection lost; reconnecting', { ...r }));
+  source.on('gap', (g) => logger.warn('trades missing', { ...g }));
+
+  const infos = await source.prepare();
+  const missing = new Set(infos.filter((i) => i.refPrice === undefined).map((i) => i.symbol));
+  let held: (Trade | GapEvent)[] = [];
+  let first = new Map<string, Trade>();
+  if (missing.size > 0) ({ first, held } = await firstTradesOf(source, missing, logger));
+
+  const encoder = new Encoder({ wire, assets: infos.map((i) => toAssetSpec(i, first.get(i.symbol))) });
+  let transport: Transportish;
+  try {
+    transport = await makeTransport(encoder, logger);
+  } catch (e) {
+    await source.stop();
+    throw e;
+  }
+
+  const stats = new Stats(symbols);
+  stats.sources = {
+    consumers: () => transport.consumers(),
+    drops: () => transport.drops(),
+    reconnects: () => source.stats().reconnects,
+  };
+  let metrics: MetricsServer | undefined;
+  if (argv['metrics-port'] !== undefined) {
+    metrics = new MetricsServer(stats);
+    try {
+      const port = await metrics.listen(argv['metrics-port']);
+      logger.info('metrics at /metrics', { port });
+    } catch (e) {
+      await Promise.all([source.stop(), transport.close()]);
+      throw e;
+    }
+  }
+
+  const pipeline = new Pipeline({
+    source,
+    encoder,
+    transports: [transport],
+    stats,
+    heartbeatMs: argv['heartbeat-ms'] ?? 1000,
+    logger,
+  });
+  for (const item of held) pipeline.feed(item);
+  await pipeline.start({ startSource: missing.size === 0 });
+  logger.info('forwarding', { symbols, wire, to: transport.where ?? transport.name, ws: wsUrl });
+
+  const every = argv['stats-interval'] ?? 10;
+  const timer = every > 0 ? setInterval(() => stats.logLine(logger, argv['log-format'] === 'json'), every * 1000) : undefined;
+  timer?.unref();
+
+  let stopping: Promise<void> | undefined;
+  return {
+    pipeline,
+    source,
+    encoder,
+    transport,
+    stats,
+    stop: () =>
+      (stopping ??= (async () => {
+        if (timer) clearInterval(timer);
+        await pipeline.stop();
+        await metrics?.close();
+      })()),
+  };
+}
+
+/** Runs until SIGINT/SIGTERM, then stops cleanly (exit 0). */
+export async function runForwarder(argv: ForwarderArgs, makeTransport: TransportFactory): Promise<void> {
+  const logger = loggerFrom(argv);
+  const fwd = await startForwarder(argv, makeTransport, logger);
+  await new Promise<void>((resolve) => {
+    const onSignal = (sig: string): void => {
+      logger.info(`${sig}: stopping`);
+      resolve();
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  });
+  await fwd.stop();
+  logger.info('stopped', { trades: fwd.stats.snapshot().trades });
+}
