@@ -40,6 +40,7 @@ describe('TcpFanout handshake and bytes on the wire', () => {
     expectSameTrades(decoded, trades);
     expect(fanout.stats()).toMatchObject({ clients: 1, disconnectedSlow: 0, refused: 0 });
     expect(fanout.stats().bytesOut).toBe(handshake + all.length);
+    expect(fanout.where).toBe(`127.0.0.1:${port}`);
   });
 
   it('writes the same bytes to every client that joined before the first trade', async () => {

@@ -82,6 +82,8 @@ export class TcpFanout extends EventEmitter implements Transport {
   private readonly logger: Logger;
   private readonly clients = new Map<number, Client>();
   private server?: net.Server;
+  /** `host:port` once listening, for log lines. */
+  where?: string;
   private heartbeatTimer?: NodeJS.Timeout;
   private nextId = 1;
   private lastSendAt = Date.now();
@@ -126,6 +128,7 @@ export class TcpFanout extends EventEmitter implements Transport {
         server.off('error', onError);
         server.on('error', (e) => this.logger.error('tcp server error', { error: e }));
         const addr = server.address() as net.AddressInfo;
+        this.where = `${host}:${addr.port}`;
         this.logger.info('tcp fan-out listening', { host, port: addr.port, maxClients: this.opts.maxClients });
         if (this.opts.heartbeatMs > 0) {
           const hb = this.opts.heartbeatMs;
