@@ -307,6 +307,26 @@ describe('listen and close', () => {
   });
 });
 
+describe('close with a stalled client', () => {
+  it('does not hang on a client that never reads: it is cut off after a grace period', async () => {
+    const { fanout, encoder, port } = await startFanout('v2', { maxQueuedBytes: 64 * 1024 * 1024 });
+    const stalled = new RawClient(port, { read: false });
+    defer(() => stalled.close());
+    await until(() => fanout.stats().clients === 1, 'the client');
+    // About 10 MB, more than the kernel buffers take, so close() has bytes it cannot flush (the
+    // bytes' meaning does not matter here: nobody decodes them).
+    const batch = encoder.encodeBatch(makeTrades(10_000, 81));
+    for (let i = 0; i < 100; i++) fanout.publish(batch);
+    expect(fanout.stats().bytesOut).toBeGreaterThan(8 * 1024 * 1024);
+    const t0 = Date.now();
+    await fanout.close();
+    const took = Date.now() - t0;
+    expect(took).toBeGreaterThanOrEqual(1500);
+    expect(took).toBeLessThan(4000);
+    expect(fanout.stats().clients).toBe(0);
+  });
+});
+
 describe('as the pipeline\'s transport', () => {
   it('carries the pipeline\'s trades, gaps and heartbeats (v2) with no sequence loss', async () => {
     const { fanout, encoder, port } = await startFanout('v2', { heartbeatMs: 0 });
