@@ -119,3 +119,21 @@ describe('perp-signal tcp-client (child process)', () => {
     expect(child.stderr()).toMatch(/--port 70000 is not a TCP port/);
   });
 });
+
+describe('perp-signal tcp-client output', () => {
+  it('stops quietly with exit 0 when the reader of its output goes away (`| head`)', async () => {
+    const { fanout, encoder, port } = await server('v2');
+    const child = run(['tcp-client', '--port', String(port), '--json']);
+    await until(() => fanout.stats().clients === 1, 'the client to connect', 15_000);
+    fanout.publish(encoder.encodeBatch(makeTrades(100, 51)));
+    await until(() => child.lines.length >= 10, 'some lines');
+    child.proc.stdout!.destroy();
+    const gen = makeTrades(20_000, 52);
+    for (let i = 0; i < gen.length && child.proc.exitCode === null; i += 1000) {
+      fanout.publish(encoder.encodeBatch(gen.slice(i, i + 1000)));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(await child.exit).toEqual({ code: 0, signal: null });
+    expect(child.stderr()).not.toMatch(/EPIPE|Error/);
+  });
+});

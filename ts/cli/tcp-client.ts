@@ -87,6 +87,12 @@ export const tcpClientCommand: CommandModule<object, Args> = {
     const stop = (): void => client.close();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    // The reader went away (`| head`): stop quietly, as a reader that closes the pipe asks.
+    const onStdoutError = (e: NodeJS.ErrnoException): void => {
+      if (e.code !== 'EPIPE') logger.error('cannot write to stdout', { error: e.message });
+      client.close();
+    };
+    process.stdout.on('error', onStdoutError);
     const out = new LineWriter(process.stdout);
     let trades = 0;
     let lostConnection = false;
@@ -97,7 +103,8 @@ export const tcpClientCommand: CommandModule<object, Args> = {
       if (ev.kind === 'disconnected' && !argv.reconnect) lostConnection = true;
     }
     client.close();
-    await out.end();
+    if (!process.stdout.destroyed) await out.end();
+    process.stdout.off('error', onStdoutError);
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
     if (lostConnection) process.exitCode = 1;
@@ -129,15 +136,25 @@ class LineWriter {
   private flush(): void {
     this.scheduled = false;
     if (this.buf.length === 0) return;
-    const ok = this.stream.write(this.buf);
+    const s = this.stream as NodeJS.WritableStream & { destroyed?: boolean };
+    if (s.destroyed) {
+      this.buf = '';
+      return;
+    }
+    const ok = s.write(this.buf);
     this.buf = '';
     if (!ok && !this.blocked) {
-      this.blocked = new Promise((r) =>
-        this.stream.once('drain', () => {
+      // 'close' too: a reader that went away never drains.
+      this.blocked = new Promise((r) => {
+        const done = (): void => {
+          s.off('drain', done);
+          s.off('close', done);
           this.blocked = undefined;
           r();
-        }),
-      );
+        };
+        s.on('drain', done);
+        s.on('close', done);
+      });
     }
   }
 
