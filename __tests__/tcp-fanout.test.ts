@@ -307,6 +307,36 @@ describe('listen and close', () => {
   });
 });
 
+describe('a failure for one client', () => {
+  it('an encoder that cannot give a late-join state drops that connection, not the server', async () => {
+    const encoder = new Encoder({ wire: 'v1', assets: assetSpecs() });
+    let failNext = true;
+    const flaky = {
+      join: () => {
+        if (failNext) {
+          failNext = false;
+          throw new Error('no state');
+        }
+        return encoder.join();
+      },
+      heartbeat: (now: number) => encoder.heartbeat(now),
+    };
+    const errors: string[] = [];
+    const logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m: string) => errors.push(m) };
+    const fanout = new TcpFanout({ host: '127.0.0.1', port: 0, heartbeatMs: 0, encoder: flaky, logger });
+    defer(() => fanout.close());
+    const { port } = await fanout.listen();
+    const first = new RawClient(port);
+    defer(() => first.close());
+    await until(() => first.ended, 'the first connection to be dropped');
+    expect(first.data.length).toBe(0);
+    expect(errors).toEqual(['tcp client dropped: no late-join state for it']);
+    const c = collect(client(port, { reconnect: false }));
+    await until(() => c.events.length > 0, 'the next client');
+    expect(c.events[0]).toMatchObject({ kind: 'connected', wire: 'v1' });
+  });
+});
+
 describe('close with a stalled client', () => {
   it('does not hang on a client that never reads: it is cut off after a grace period', async () => {
     const { fanout, encoder, port } = await startFanout('v2', { maxQueuedBytes: 64 * 1024 * 1024 });

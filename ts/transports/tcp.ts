@@ -210,7 +210,17 @@ export class TcpFanout extends EventEmitter implements Transport {
     }
     socket.setNoDelay(true);
     socket.setKeepAlive(true, this.opts.keepAliveMs);
-    const c: Client = { id: this.nextId++, remote, socket, joiner: this.opts.encoder.join() };
+    let joiner: Joiner;
+    try {
+      joiner = this.opts.encoder.join();
+    } catch (e) {
+      // Never let one connection take the server down; this client gets no stream it cannot decode.
+      this.logger.error('tcp client dropped: no late-join state for it', { remote, error: e instanceof Error ? e.message : String(e) });
+      socket.on('error', discard);
+      socket.destroy();
+      return;
+    }
+    const c: Client = { id: this.nextId++, remote, socket, joiner };
     this.clients.set(c.id, c);
     socket.on('error', (e: NodeJS.ErrnoException) => {
       c.reason ??= 'error';
@@ -223,8 +233,7 @@ export class TcpFanout extends EventEmitter implements Transport {
       this.emit('disconnect', { id: c.id, remote, reason });
     });
     // START and the header in one write: they leave in one segment.
-    const header = c.joiner?.header ?? Buffer.alloc(0);
-    this.write(c, Buffer.concat([startFrame(), frame(header)]));
+    this.write(c, Buffer.concat([startFrame(), frame(joiner.header)]));
     this.logger.info('tcp client connected', { client: c.id, remote, clients: this.clients.size });
     this.emit('connect', { id: c.id, remote });
   }
