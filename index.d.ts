@@ -52,3 +52,9 @@ export declare function decodeUvarints(buf: Uint8Array): Array<bigint>
 
 /** Encodes unsigned integers as concatenated LEB128 varints. */
 export declare function encodeUvarints(values: Array<bigint>): Buffer
+
+/**
+ * Asset index of each frame of a v2 framed batch; -1 for frames of the whole stream (heartbeat,
+ * snapshot). Throws (E_TRUNCATED, E_UNKNOWN_KIND, ...) if any frame is not a v2 frame.
+ */
+export declare function v2FrameAssets(framed: Uint8Array): Int32Array

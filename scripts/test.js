@@ -69,8 +69,19 @@ check('eslint', bin('eslint'), ['--no-error-on-unmatched-pattern', 'ts', '__test
   }
 }
 
+// The NATS tests start a real nats-server: install Debian's package first if it is missing.
+function ensureNatsServer() {
+  console.log('\n=== nats-server for the NATS tests');
+  try {
+    console.log(require('./ensure-nats-server.js').ensureNatsServer(console.log));
+  } catch (e) {
+    console.error(e.message); // the NATS tests then fail, naming the same cause
+  }
+}
+
 // jest: read counts from its JSON report.
 if (built) {
+  ensureNatsServer();
   const out = path.join(root, '.test-results', 'jest.json');
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.rmSync(out, { force: true });

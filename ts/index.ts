@@ -38,3 +38,9 @@ export {
   type ConnectedEvent,
   type DisconnectedEvent,
 } from './clients/tcp';
+export { NatsPublisher } from './transports/nats';
+export type { NatsPublisherOptions, NatsPublisherStats } from './transports/nats';
+export { NatsConsumer, connectNats } from './clients/nats';
+export type { NatsConsumerOptions, NatsConsumerEvent, NatsConsumerStats, SyncedEvent, LostEvent, SyncReason } from './clients/nats';
+export { natsSubjects } from './transports/nats-subjects';
+export type { NatsSubjects } from './transports/nats-subjects';

@@ -8,6 +8,7 @@ import { recordCommand } from './record';
 import { watchCommand } from './watch';
 import { formatDemoCommand } from './format-demo';
 import { tcpClientCommand } from './tcp-client';
+import { natsConsumerCommand } from './nats-consumer';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const pkg = require('../../package.json') as { version: string };
@@ -16,7 +17,14 @@ const pkg = require('../../package.json') as { version: string };
 type AnyCommand = CommandModule<any, any>;
 
 /** Every command; each lives in its own module. */
-const commands: AnyCommand[] = [exchangeCommand, recordCommand, watchCommand, formatDemoCommand, tcpClientCommand];
+const commands: AnyCommand[] = [
+  exchangeCommand,
+  recordCommand,
+  watchCommand,
+  formatDemoCommand,
+  natsConsumerCommand,
+  tcpClientCommand,
+];
 
 function exitCodeOf(e: unknown): number {
   return hasCode(e) && USAGE_CODES.has(e.code) ? 2 : 1;

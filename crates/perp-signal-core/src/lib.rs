@@ -5,6 +5,7 @@
 
 pub mod decimal;
 pub mod error;
+pub mod route;
 pub mod varint;
 pub mod wire;
 

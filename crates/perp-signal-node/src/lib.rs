@@ -3,4 +3,5 @@
 
 pub mod codec;
 pub mod error;
+pub mod nats;
 pub mod varint;
