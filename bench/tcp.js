@@ -20,74 +20,10 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const net = require('node:net');
-const readline = require('node:readline');
 
 const DIST = path.join(__dirname, '..', 'dist');
 const HERE = __filename;
-const nowNs = () => Number(process.hrtime.bigint());
-
-// ---------------------------------------------------------------- trades (forwarder side)
-
-const SYMBOLS = [
-  { symbol: 'BTCUSDT', refPrice: '61800.30', refQty: '0.010', priceScale: 2, qtyScale: 3, p: 6180030, id: 5266583935 },
-  { symbol: 'ETHUSDT', refPrice: '2650.12', refQty: '0.100', priceScale: 2, qtyScale: 3, p: 265012, id: 4100000000 },
-];
-
-function dec(units, d) {
-  const s = String(units).padStart(d + 1, '0');
-  return `${s.slice(0, s.length - d)}.${s.slice(s.length - d)}`;
-}
-
-/** Trade k of the stream (alternating symbols, random-walk price, consecutive ids per symbol). */
-function makeTrade(k, state, mono) {
-  const a = state[k & 1];
-  a.p += ((k * 2654435761) >>> 28) - 7;
-  const ms = Date.now();
-  return {
-    symbol: a.symbol,
-    tradeTime: ms,
-    eventTime: ms,
-    tradeId: a.id++,
-    price: dec(a.p, 2),
-    qty: dec(1 + ((k * 40503) % 2500), 3),
-    maker: (k & 2) === 0,
-    type: 'MARKET',
-    recvWallNs: BigInt(ms) * 1000000n,
-    recvMonoNs: mono,
-  };
-}
-
-/**
- * Runs `emit(from, to, stampNs)` from a 1 ms timer for the trades due by then, until `total`.
- * Returns the send stamp of every trade and the achieved rate.
- */
-function paced(rate, total, emit) {
-  return new Promise((resolve) => {
-    const stamps = new Float64Array(total);
-    const t0 = nowNs();
-    let k = 0;
-    const step = () => {
-      const now = nowNs();
-      const due = Math.min(total, Math.floor(((now - t0) * rate) / 1e9) + 1);
-      if (due > k) {
-        stamps.fill(now, k, due);
-        emit(k, due, now);
-        k = due;
-      }
-      if (k < total) setTimeout(step, 0);
-      else resolve({ stamps, seconds: (nowNs() - t0) / 1e9 });
-    };
-    step();
-  });
-}
-
-function lines(stream, onLine) {
-  readline.createInterface({ input: stream }).on('line', onLine);
-}
-
-function send(obj) {
-  process.stdout.write(JSON.stringify(obj) + '\n');
-}
+const { nowNs, assetSpecs, SYMBOLS, makeTrade, paced, lines, send } = require('./feed');
 
 // ---------------------------------------------------------------- roles (child processes)
 
@@ -95,7 +31,7 @@ function send(obj) {
 async function roleServer(rate, total, stampsFile) {
   const { Encoder } = require(path.join(DIST, 'codec'));
   const { TcpFanout } = require(path.join(DIST, 'transports', 'tcp'));
-  const encoder = new Encoder({ wire: 'v2', assets: SYMBOLS.map(({ symbol, refPrice, refQty, priceScale, qtyScale }) => ({ symbol, refPrice, refQty, priceScale, qtyScale })) });
+  const encoder = new Encoder({ wire: 'v2', assets: assetSpecs() });
   const fanout = new TcpFanout({ host: '127.0.0.1', port: 0, heartbeatMs: 0, encoder });
   const { port } = await fanout.listen();
   send({ port });

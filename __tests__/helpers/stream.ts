@@ -1,17 +1,9 @@
 /** A deterministic synthetic trade stream and exact comparison helpers for transport tests. */
+import { seededRandom } from '../../ts/exchange/generator';
 import type { Trade } from '../../ts/types';
 
-/** mulberry32: small, seedable, good enough to pick test data and join points. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG (the local exchange's): the same seed gives the same data and join points. */
+export const rng = seededRandom;
 
 export interface AssetModel {
   symbol: string;

@@ -6,6 +6,7 @@ import type { CommandModule } from 'yargs';
 import { connect, type TcpClientEvent } from '../clients/tcp';
 import { PerpSignalError } from '../errors';
 import { loggerFrom, type LogArgs } from './options';
+import { formatTrade } from './trade-line';
 
 interface Args extends LogArgs {
   host: string;
@@ -18,27 +19,8 @@ interface Args extends LogArgs {
 /** One output line for an event, or undefined for events that are not printed (heartbeats). */
 export function formatEvent(ev: TcpClientEvent, json: boolean, nowMs: number): string | undefined {
   switch (ev.kind) {
-    case 'trade': {
-      const latencyMs = nowMs - ev.time;
-      if (json) {
-        const o: Record<string, unknown> = {
-          symbol: ev.symbol,
-          time: ev.time,
-          price: ev.price,
-          qty: ev.qty,
-          maker: ev.maker,
-        };
-        if (ev.tradeId !== undefined) o.tradeId = ev.tradeId;
-        if (ev.type !== undefined) o.type = ev.type;
-        if (ev.seq !== undefined) o.seq = ev.seq;
-        o.latencyMs = latencyMs;
-        return JSON.stringify(o);
-      }
-      const id = ev.tradeId !== undefined ? ` id=${ev.tradeId}` : '';
-      // m = buyer is maker, so the aggressor sold.
-      const side = ev.maker ? 'SELL' : 'BUY ';
-      return `${new Date(ev.time).toISOString()} ${ev.symbol} ${side} ${ev.qty} @ ${ev.price}${id} latency=${latencyMs}ms`;
-    }
+    case 'trade':
+      return formatTrade(ev, json, nowMs);
     case 'heartbeat':
     case 'snapshot':
       // Liveness and state refreshes, not market events.
