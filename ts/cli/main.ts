@@ -9,6 +9,7 @@ import { watchCommand } from './watch';
 import { formatDemoCommand } from './format-demo';
 import { tcpClientCommand } from './tcp-client';
 import { natsConsumerCommand } from './nats-consumer';
+import { natsCommand } from './nats';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const pkg = require('../../package.json') as { version: string };
@@ -22,6 +23,7 @@ const commands: AnyCommand[] = [
   recordCommand,
   watchCommand,
   formatDemoCommand,
+  natsCommand,
   natsConsumerCommand,
   tcpClientCommand,
 ];
@@ -44,6 +46,9 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
     .version(pkg.version)
     .options(logOptions)
     .strict()
+    // `--assets A,B shm ...`: an array option must not swallow the command after it (repeat
+    // the option or use commas for several values).
+    .parserConfiguration({ 'greedy-arrays': false })
     .demandCommand(1, 'Name a command; `perp-signal --help` lists them.')
     .recommendCommands()
     .wrap(Math.min(110, process.stdout.columns || 110))
