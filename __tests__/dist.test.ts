@@ -168,7 +168,9 @@ describe(`prebuilt distribution (${host})`, () => {
     // Stage exactly what `npm pack` would ship, plus the npm/ platform dirs (manifests only).
     const dryRun = await ok('npm', ['pack', '--dry-run', '--json'], { cwd: repoRoot, env: packEnv });
     const [listing] = JSON.parse(dryRun.stdout) as { files: { path: string }[] }[];
-    for (const f of listing.files) {
+    // A local build packed from a checkout (for `npm install -g ./tarball` on this platform) is not
+    // part of a release: the prebuilt path must be proven without it.
+    for (const f of listing.files.filter((x) => !x.path.endsWith('.node'))) {
       fs.mkdirSync(path.dirname(path.join(stage, f.path)), { recursive: true });
       fs.copyFileSync(path.join(repoRoot, f.path), path.join(stage, f.path));
     }
@@ -190,6 +192,9 @@ describe(`prebuilt distribution (${host})`, () => {
     }
     const napi = path.join(repoRoot, 'node_modules', '.bin', 'napi');
     await ok(napi, ['artifacts', '--cwd', stage, '--output-dir', 'artifacts'], { cwd: stage, env: packEnv });
+    // As the release workflow does: binaries belong in their platform packages, not in the main one
+    // (`files` ships a root-level local build only for `npm pack` from a checkout).
+    for (const f of fs.readdirSync(stage)) if (f.endsWith('.node')) fs.rmSync(path.join(stage, f));
     await ok(napi, ['pre-publish', '--cwd', stage, '-t', 'npm', '--no-gh-release', '--skip-optional-publish'], {
       cwd: stage,
       env: packEnv,

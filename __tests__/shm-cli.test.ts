@@ -18,10 +18,11 @@ function run(args: string[], timeout = 20000): { status: number | null; stdout: 
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** Resolves on 'close' (not 'exit'), so everything the child wrote to stderr has been read. */
 function exited(c: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => {
-    if (c.exitCode !== null || c.signalCode !== null) resolve(c.exitCode);
-    else c.once('exit', (code) => resolve(code));
+    if ((c.exitCode !== null || c.signalCode !== null) && c.stderr?.readableEnded !== false) resolve(c.exitCode);
+    else c.once('close', (code) => resolve(code));
   });
 }
 

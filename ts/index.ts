@@ -20,6 +20,24 @@ export type { SourceOptions, SourceStats, SymbolStats, ReconnectEvent, SourceWar
 export { LocalExchange } from './exchange';
 export type { ExchangeOptions, ExchangeAddress, FaultOptions } from './exchange';
 export * from './codec/index';
+export {
+  TcpFanout,
+  REFUSAL_PREFIX,
+  type TcpFanoutOptions,
+  type TcpFanoutStats,
+  type FanoutEncoder,
+  type ClientInfo,
+  type DisconnectReason,
+} from './transports/tcp';
+export {
+  connect as connectTcp,
+  TcpClient,
+  type TcpClientOptions,
+  type TcpClientEvent,
+  type TcpClientStats,
+  type ConnectedEvent,
+  type DisconnectedEvent,
+} from './clients/tcp';
 export { NatsPublisher } from './transports/nats';
 export type { NatsPublisherOptions, NatsPublisherStats } from './transports/nats';
 export { NatsConsumer, connectNats } from './clients/nats';

@@ -7,6 +7,9 @@ import { exchangeCommand } from './exchange';
 import { recordCommand } from './record';
 import { watchCommand } from './watch';
 import { formatDemoCommand } from './format-demo';
+import { tcpClientCommand } from './tcp-client';
+import { tcpCommand } from './tcp';
+import { demoCommand } from './demo';
 import { natsConsumerCommand } from './nats-consumer';
 import { natsCommand } from './nats';
 import { shmCommand } from './shm';
@@ -21,15 +24,18 @@ type AnyCommand = CommandModule<any, any>;
 
 /** Every command; each lives in its own module. */
 const commands: AnyCommand[] = [
+  tcpCommand,
   shmCommand,
   natsCommand,
+  demoCommand,
+  tcpClientCommand,
+  shmConsumerCommand,
+  natsConsumerCommand,
+  shmProducerCommand,
   exchangeCommand,
   recordCommand,
   watchCommand,
   formatDemoCommand,
-  shmProducerCommand,
-  shmConsumerCommand,
-  natsConsumerCommand,
 ];
 
 function exitCodeOf(e: unknown): number {

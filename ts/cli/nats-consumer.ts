@@ -9,6 +9,7 @@ import { NatsConsumer, type NatsConsumerEvent } from '../clients/nats';
 import { PerpSignalError } from '../errors';
 import { natsSubjects } from '../transports/nats-subjects';
 import { loggerFrom, parseAssets, type LogArgs } from './options';
+import { formatTrade } from './trade-line';
 
 interface Args extends LogArgs {
   url: string[];
@@ -24,21 +25,8 @@ interface Args extends LogArgs {
  */
 export function formatNatsEvent(ev: NatsConsumerEvent, json: boolean, nowMs: number, streamSeq = true): string | undefined {
   switch (ev.kind) {
-    case 'trade': {
-      const latencyMs = nowMs - ev.time;
-      if (json) {
-        const o: Record<string, unknown> = { symbol: ev.symbol, time: ev.time, price: ev.price, qty: ev.qty, maker: ev.maker };
-        if (ev.tradeId !== undefined) o.tradeId = ev.tradeId;
-        if (ev.type !== undefined) o.type = ev.type;
-        if (streamSeq && ev.seq !== undefined) o.seq = ev.seq;
-        o.latencyMs = latencyMs;
-        return JSON.stringify(o);
-      }
-      const id = ev.tradeId !== undefined ? ` id=${ev.tradeId}` : '';
-      // m = buyer is maker, so the aggressor sold.
-      const side = ev.maker ? 'SELL' : 'BUY ';
-      return `${new Date(ev.time).toISOString()} ${ev.symbol} ${side} ${ev.qty} @ ${ev.price}${id} latency=${latencyMs}ms`;
-    }
+    case 'trade':
+      return formatTrade(ev, json, nowMs, streamSeq);
     case 'heartbeat':
       return undefined;
     default: {

@@ -1,0 +1,119 @@
+/**
+ * The forwarder as users run it: `perp-signal --assets ... tcp|shm` as a child process against the
+ * local exchange, read by `perp-signal tcp-client` / the library; exit codes for bad input.
+ */
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { LocalExchange } from '../ts/exchange';
+import { killChildren, runCli, spawnCli, waitForOutput } from './support/cli';
+
+afterEach(killChildren);
+
+let ex: LocalExchange;
+let endpoints: string[];
+beforeAll(async () => {
+  ex = new LocalExchange({ rate: 100, seed: 7 });
+  const a = await ex.start();
+  endpoints = ['--ws-url', a.wsUrl, '--rest-url', a.restUrl];
+});
+afterAll(() => ex.stop());
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+describe('perp-signal <tcp|shm> forwarder', () => {
+  it('forwards live trades to a tcp-client that prints exact JSON lines, and stops cleanly on SIGTERM', async () => {
+    const port = await freePort();
+    const fwd = spawnCli(['--assets', 'btcusdt,ETHUSDT', '--assets', 'BTCUSDT', 'tcp', '--host', '127.0.0.1', '--port', String(port), '--stats-interval', '1', ...endpoints]);
+    await waitForOutput(fwd, /forwarding/);
+    const client = await runCli(['tcp-client', '--port', String(port), '--json', '--count', '50']);
+    expect(client.code).toBe(0);
+    const trades = client.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((o) => !('event' in o));
+    expect(trades).toHaveLength(50);
+    for (const t of trades) {
+      expect(['BTCUSDT', 'ETHUSDT']).toContain(t.symbol);
+      expect(t.price).toMatch(/^\d+\.\d{2}$/);
+      expect(typeof t.tradeId).toBe('number');
+    }
+    // Trade ids of each symbol are consecutive: nothing was lost between exchange and client.
+    for (const sym of ['BTCUSDT', 'ETHUSDT']) {
+      const ids = trades.filter((t) => t.symbol === sym).map((t) => t.tradeId as number);
+      ids.forEach((id, i) => i > 0 && expect(id).toBe(ids[i - 1] + 1));
+    }
+    await waitForOutput(fwd, /stats BTCUSDT=[\d.]+\/s ETHUSDT=[\d.]+\/s consumers=\d/);
+    fwd.child.kill('SIGTERM');
+    const r = await fwd.exited;
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/stopped/);
+  });
+
+  it('exits 2 with a clear message for a busy port, an unknown symbol and too many v1 assets', async () => {
+    const busy = net.createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
+    const port = (busy.address() as net.AddressInfo).port;
+    try {
+      const r = await runCli(['--assets', 'BTCUSDT', 'tcp', '--host', '127.0.0.1', '--port', String(port), ...endpoints]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`${port}`));
+      expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace without --log-level debug
+    } finally {
+      busy.close();
+    }
+    const unknown = await runCli(['--assets', 'BTCUSDT,NOPEUSDT', 'tcp', '--port', '0', ...endpoints]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/NOPEUSDT/);
+    const many = Array.from({ length: 128 }, (_, i) => `S${i}USDT`).join(',');
+    const tooMany = await runCli(['--assets', many, '--wire', 'v1', 'tcp', '--port', '0', ...endpoints]);
+    expect(tooMany.code).toBe(2);
+    expect(tooMany.stderr).toMatch(/127/);
+    const none = await runCli(['tcp', '--port', '0', ...endpoints]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/--assets/);
+  });
+
+  it('refuses in v1 a symbol that needs more than 5 decimals, naming it and suggesting v2', async () => {
+    const r = await runCli(['--assets', '1000SATSUSDT', '--wire', 'v1', 'tcp', '--port', '0', ...endpoints]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/1000SATSUSDT/);
+    expect(r.stderr).toMatch(/v2/);
+  });
+
+  it('exits 2 for a bad queue name or capacity before touching /dev/shm', async () => {
+    const cap = await runCli(['--assets', 'BTCUSDT', 'shm', '--name', `ps-test-${process.pid}`, '--capacity', '1000', ...endpoints]);
+    expect(cap.code).toBe(2);
+    expect(cap.stderr).toMatch(/power of two/);
+    expect(fs.existsSync(`/dev/shm/ps-test-${process.pid}`)).toBe(false);
+    const name = await runCli(['--assets', 'BTCUSDT', 'shm', '--name', '../etc', ...endpoints]);
+    expect(name.code).toBe(2);
+  });
+
+  it('demo runs exchange, forwarder and client in one go and leaves nothing behind', async () => {
+    const r = await runCli(['demo', '--duration', '2.5', '--rate', '20', '--json', '--stats-interval', '1']);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const trades = lines.filter((l) => !('event' in l));
+    expect(trades.length).toBeGreaterThan(20);
+    expect(new Set(trades.map((t) => t.symbol))).toEqual(new Set(['BTCUSDT', 'ETHUSDT', 'SOLUSDT', '1000SATSUSDT']));
+    expect(r.stderr).toMatch(/stats /);
+    expect(r.stderr).toMatch(/stopped/);
+    // Everything ran in that one process (which has exited), on loopback, with no /dev/shm file:
+    // the exchange's port is closed again.
+    const port = Number(/ws=ws:\/\/127\.0\.0\.1:(\d+)/.exec(r.stderr)?.[1]);
+    expect(port).toBeGreaterThan(0);
+    const refused = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => (s.destroy(), resolve(false)));
+      s.once('error', () => resolve(true));
+    });
+    expect(refused).toBe(true);
+  });
+});

@@ -1,0 +1,316 @@
+/**
+ * TCP fan-out: every client gets `START`, a header holding the encoder state at the point where
+ * its frames begin, then the same framed bytes as everyone else (adapted once per late joiner, in
+ * v1, until its per-asset time deltas have caught up).
+ *
+ * A client that does not keep up is disconnected once its queued bytes pass a bound: it is never
+ * sent a stream with frames missing (that would corrupt every later delta it decodes), it never
+ * slows the others, and the memory it can hold on to is bounded.
+ */
+import { EventEmitter } from 'node:events';
+import * as net from 'node:net';
+import { PerpSignalError } from '../errors';
+import { noopLogger, type Logger } from '../observe/logger';
+import { frame, startFrame, type Encoder, type Joiner } from '../codec';
+import type { Transport } from '../pipeline';
+
+/** What the fan-out needs of the codec's `Encoder`: late joiners and (v2) heartbeats. */
+export type FanoutEncoder = Pick<Encoder, 'join' | 'heartbeat'>;
+
+export interface TcpFanoutOptions {
+  /** Address to bind; default `0.0.0.0`. */
+  host?: string;
+  /** Port to bind; 0 picks a free one (see the result of `listen()`). */
+  port: number;
+  /** Connections past this many are refused with a clear message; default 256. */
+  maxClients?: number;
+  /** A client with more than this many bytes queued is disconnected; default 4 MiB. */
+  maxQueuedBytes?: number;
+  /**
+   * Send a heartbeat (v2; the v1 encoder has none) after this long without any frame; 0 disables.
+   * Default 1000. Set 0 when a pipeline already publishes heartbeats to every transport: a v2
+   * heartbeat takes a stream sequence number, so one sent on TCP alone would look like a lost
+   * frame to the consumers of the other transports.
+   */
+  heartbeatMs?: number;
+  /** Idle time before TCP keepalive probes reap a half-open peer; default 10 s. */
+  keepAliveMs?: number;
+  encoder: FanoutEncoder;
+  logger?: Logger;
+}
+
+export interface TcpFanoutStats {
+  /** Clients connected now. */
+  clients: number;
+  /** Clients disconnected because their queued bytes passed `maxQueuedBytes`. */
+  disconnectedSlow: number;
+  /** Connections refused because `maxClients` were connected. */
+  refused: number;
+  /** Bytes handed to client sockets, handshakes included. */
+  bytesOut: number;
+}
+
+/** Why a client went away, as reported by the `disconnect` event. */
+export type DisconnectReason = 'slow' | 'closed' | 'error' | 'shutdown';
+
+export interface ClientInfo {
+  id: number;
+  remote: string;
+}
+
+/** Payload of the frame a refused connection gets instead of `START`. */
+export const REFUSAL_PREFIX = 'ERROR ';
+
+const DEFAULTS = { host: '0.0.0.0', maxClients: 256, maxQueuedBytes: 4 * 1024 * 1024, heartbeatMs: 1000, keepAliveMs: 10_000 };
+const CLOSE_GRACE_MS = 2000;
+
+interface Client extends ClientInfo {
+  socket: net.Socket;
+  /** Set until the joiner has caught up; then every publish writes the shared buffer as is. */
+  joiner?: Joiner;
+  /** Set by whoever ends the connection on purpose, for the `disconnect` event. */
+  reason?: DisconnectReason;
+}
+
+/**
+ * Events: `connect` (ClientInfo), `disconnect` (ClientInfo & { reason: DisconnectReason }),
+ * `refuse` ({ remote, reason: string }).
+ */
+export class TcpFanout extends EventEmitter implements Transport {
+  readonly name = 'tcp';
+  private readonly opts: Required<Omit<TcpFanoutOptions, 'logger'>>;
+  private readonly logger: Logger;
+  private readonly clients = new Map<number, Client>();
+  private server?: net.Server;
+  /** `host:port` once listening, for log lines. */
+  where?: string;
+  private heartbeatTimer?: NodeJS.Timeout;
+  private nextId = 1;
+  private lastSendAt = Date.now();
+  private closing = false;
+  private counters = { disconnectedSlow: 0, refused: 0, bytesOut: 0 };
+
+  constructor(opts: TcpFanoutOptions) {
+    super();
+    this.opts = { ...DEFAULTS, ...stripUndefined(opts) } as Required<Omit<TcpFanoutOptions, 'logger'>>;
+    this.logger = opts.logger ?? noopLogger;
+    const { port, maxClients, maxQueuedBytes, heartbeatMs } = this.opts;
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new PerpSignalError('E_USAGE', `port ${port} is not a TCP port: give an integer 0..65535`);
+    }
+    if (!Number.isInteger(maxClients) || maxClients < 1) {
+      throw new PerpSignalError('E_USAGE', `maxClients ${maxClients} must be a positive integer`);
+    }
+    if (!(maxQueuedBytes > 0)) {
+      throw new PerpSignalError('E_USAGE', `maxQueuedBytes ${maxQueuedBytes} must be a positive number of bytes`);
+    }
+    if (!(heartbeatMs >= 0)) {
+      throw new PerpSignalError('E_USAGE', `heartbeatMs ${heartbeatMs} must be 0 (off) or a positive number of ms`);
+    }
+  }
+
+  /**
+   * Binds and starts accepting. A busy port rejects with `E_ADDR_IN_USE`, any other bind failure
+   * (address not on this host, privileged port) with `E_BIND`.
+   */
+  listen(): Promise<{ port: number }> {
+    if (this.server) return Promise.reject(new PerpSignalError('E_USAGE', 'TcpFanout.listen() was already called'));
+    const { host, port } = this.opts;
+    const server = net.createServer({ noDelay: true, pauseOnConnect: false }, (s) => this.accept(s));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      const onError = (e: NodeJS.ErrnoException): void => {
+        this.server = undefined;
+        reject(bindError(e, host, port));
+      };
+      server.once('error', onError);
+      server.listen({ host, port, exclusive: true }, () => {
+        server.off('error', onError);
+        server.on('error', (e) => this.logger.error('tcp server error', { error: e }));
+        const addr = server.address() as net.AddressInfo;
+        this.where = `${host}:${addr.port}`;
+        this.logger.info('tcp fan-out listening', { host, port: addr.port, maxClients: this.opts.maxClients });
+        if (this.opts.heartbeatMs > 0) {
+          const hb = this.opts.heartbeatMs;
+          this.heartbeatTimer = setInterval(() => this.heartbeat(hb), Math.max(5, Math.floor(hb / 4)));
+          this.heartbeatTimer.unref();
+        }
+        resolve({ port: addr.port });
+      });
+    });
+  }
+
+  /** Framed bytes (u32 LE length + payload, one or more frames); the same bytes go to every client. */
+  publish(framed: Buffer): void {
+    if (this.closing) return;
+    this.lastSendAt = Date.now();
+    for (const c of this.clients.values()) {
+      let out = framed;
+      if (c.joiner) {
+        try {
+          out = c.joiner.adapt(framed);
+        } catch (e) {
+          // Bytes the codec cannot adapt would decode wrong: this client must start over.
+          this.logger.error('tcp client disconnected: its late-join adapter failed', {
+            client: c.id,
+            remote: c.remote,
+            error: e instanceof Error ? e.message : String(e),
+          });
+          this.clients.delete(c.id);
+          c.reason = 'error';
+          c.socket.destroy();
+          continue;
+        }
+        if (c.joiner.caughtUp) c.joiner = undefined;
+      }
+      this.write(c, out);
+    }
+  }
+
+  stats(): TcpFanoutStats {
+    return { clients: this.clients.size, ...this.counters };
+  }
+
+  /** Clients connected now (the pipeline's Transport view). */
+  consumers(): number {
+    return this.clients.size;
+  }
+
+  /** Clients dropped for being slow: the only way the fan-out ever loses a consumer's data. */
+  drops(): number {
+    return this.counters.disconnectedSlow;
+  }
+
+  /** Stops accepting, lets every client receive what is queued for it, then closes them. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    const server = this.server;
+    const serverClosed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
+    const clientsClosed = [...this.clients.values()].map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          c.socket.once('close', () => resolve());
+          const timer = setTimeout(() => c.socket.destroy(), CLOSE_GRACE_MS);
+          timer.unref();
+          c.socket.end();
+        }),
+    );
+    await Promise.all([serverClosed, ...clientsClosed]);
+  }
+
+  private accept(socket: net.Socket): void {
+    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    // Bytes from clients mean nothing to us: read and discard them so the connection's end is seen.
+    socket.on('data', discard);
+    if (this.closing || this.clients.size >= this.opts.maxClients) {
+      this.refuse(socket, remote);
+      return;
+    }
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, this.opts.keepAliveMs);
+    let joiner: Joiner;
+    try {
+      joiner = this.opts.encoder.join();
+    } catch (e) {
+      // Never let one connection take the server down; this client gets no stream it cannot decode.
+      this.logger.error('tcp client dropped: no late-join state for it', { remote, error: e instanceof Error ? e.message : String(e) });
+      socket.on('error', discard);
+      socket.destroy();
+      return;
+    }
+    const c: Client = { id: this.nextId++, remote, socket, joiner };
+    this.clients.set(c.id, c);
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      c.reason ??= 'error';
+      this.logger.debug('tcp client socket error', { client: c.id, remote, error: e.message });
+    });
+    socket.on('close', () => {
+      this.clients.delete(c.id);
+      const reason = c.reason ?? (this.closing ? 'shutdown' : 'closed');
+      this.logger.info('tcp client disconnected', { client: c.id, remote, reason, clients: this.clients.size });
+      this.emit('disconnect', { id: c.id, remote, reason });
+    });
+    // START and the header in one write: they leave in one segment.
+    this.write(c, Buffer.concat([startFrame(), frame(joiner.header)]));
+    this.logger.info('tcp client connected', { client: c.id, remote, clients: this.clients.size });
+    this.emit('connect', { id: c.id, remote });
+  }
+
+  /**
+   * Queues `data` for a client, or drops the client if its queue is already past the bound, so a
+   * single large batch is not mistaken for a slow reader and what a client can hold is at most
+   * maxQueuedBytes + one batch.
+   */
+  private write(c: Client, data: Buffer): void {
+    const s = c.socket;
+    if (s.destroyed || s.writableEnded) return;
+    const queued = s.writableLength;
+    if (queued > this.opts.maxQueuedBytes) {
+      this.dropSlow(c, queued);
+      return;
+    }
+    s.write(data);
+    this.counters.bytesOut += data.length;
+  }
+
+  private dropSlow(c: Client, queued: number): void {
+    this.counters.disconnectedSlow += 1;
+    this.clients.delete(c.id);
+    this.logger.warn('tcp client disconnected: it did not read fast enough', {
+      client: c.id,
+      remote: c.remote,
+      queuedBytes: queued,
+      maxQueuedBytes: this.opts.maxQueuedBytes,
+    });
+    c.reason = 'slow';
+    c.socket.destroy();
+  }
+
+  private refuse(socket: net.Socket, remote: string): void {
+    this.counters.refused += 1;
+    const why = this.closing
+      ? 'server is shutting down'
+      : `server is full: ${this.opts.maxClients} clients connected (max-clients)`;
+    this.logger.warn('tcp client refused', { remote, reason: why });
+    this.emit('refuse', { remote, reason: why });
+    socket.on('error', discard);
+    socket.end(frame(Buffer.from(`${REFUSAL_PREFIX}${why}`, 'ascii')));
+    const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
+    timer.unref();
+  }
+
+  private heartbeat(intervalMs: number): void {
+    const now = Date.now();
+    if (now - this.lastSendAt < intervalMs) return;
+    const payload = this.opts.encoder.heartbeat(now);
+    if (payload) this.publish(frame(payload));
+    else this.lastSendAt = now; // v1: nothing to send; look again an interval later
+  }
+}
+
+function discard(): void {
+  /* bytes from a client are ignored on purpose */
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function bindError(e: NodeJS.ErrnoException, host: string, port: number): PerpSignalError {
+  const where = `${host}:${port}`;
+  if (e.code === 'EADDRINUSE') {
+    return new PerpSignalError(
+      'E_ADDR_IN_USE',
+      `cannot listen on ${where}: the port is already in use; stop the other process or pick another --port`,
+    );
+  }
+  const hint =
+    e.code === 'EACCES'
+      ? 'ports below 1024 need privileges; pick a port of 1024 or more'
+      : e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND'
+        ? 'the address is not one of this host; use 0.0.0.0, 127.0.0.1 or an address of a local interface'
+        : 'check --host and --port';
+  return new PerpSignalError('E_BIND', `cannot listen on ${where}: ${e.code ?? e.message}; ${hint}`);
+}
