@@ -119,12 +119,16 @@ async function startExchange(replay, speed) {
   throw new Error(`exchange did not start: ${out}`);
 }
 
-/** A TCP client in its own process that drains the feed; reports its byte count when the feed ends or on SIGTERM. */
+/**
+ * A TCP client in its own process that drains the feed (connecting again every 5 ms until the
+ * server is up); reports its byte count when the feed ends or on SIGTERM.
+ */
 async function startClient(port) {
   const src =
-    `const s=require('net').connect(${port},'127.0.0.1');let n=0;s.on('data',d=>{n+=d.length});` +
-    `const done=()=>{process.stdout.write(String(n)+'\\n');process.exit(0)};` +
-    `process.on('SIGTERM',done);s.on('close',done);s.on('error',()=>{});`;
+    `const net=require('net');let n=0;const done=()=>{process.stdout.write(String(n)+'\\n');process.exit(0)};` +
+    `process.on('SIGTERM',done);` +
+    `const go=()=>{const s=net.connect(${port},'127.0.0.1');let up=false;s.on('connect',()=>{up=true});` +
+    `s.on('data',d=>{n+=d.length});s.on('error',()=>{});s.on('close',()=>{if(up)done();else setTimeout(go,5)})};go();`;
   const c = child(['-e', src]);
   let out = '';
   c.stdout.on('data', (d) => (out += d));
@@ -140,8 +144,17 @@ async function startClient(port) {
   };
 }
 
+/** A port free on 127.0.0.1 right now. */
+function freePort() {
+  const srv = net.createServer();
+  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => {
+    const { port } = srv.address();
+    srv.close(() => resolve(port));
+  }));
+}
+
 /** Minimal TCP fan-out, used only while ts/transports/tcp.ts is not built in this tree. */
-function plainTcp() {
+function plainTcp(port) {
   const clients = new Set();
   const server = net.createServer((s) => {
     s.setNoDelay(true);
@@ -152,7 +165,7 @@ function plainTcp() {
   return {
     name: 'tcp(plain)',
     async listen() {
-      await new Promise((r) => server.listen(0, '127.0.0.1', r));
+      await new Promise((r) => server.listen(port, '127.0.0.1', r));
       return { port: server.address().port };
     },
     publish(b) {
@@ -167,15 +180,13 @@ function plainTcp() {
   };
 }
 
-async function makeTcp(encoder) {
+async function makeTcp(encoder, port = 0) {
   if (tcpMod) {
-    const t = new tcpMod.TcpFanout({ host: '127.0.0.1', port: 0, encoder, heartbeatMs: 0, maxQueuedBytes: 1 << 30 });
-    const { port } = await t.listen();
-    return { t, port };
+    const t = new tcpMod.TcpFanout({ host: '127.0.0.1', port, encoder, heartbeatMs: 0, maxQueuedBytes: 1 << 30 });
+    return { t, port: (await t.listen()).port };
   }
-  const t = plainTcp();
-  const { port } = await t.listen();
-  return { t, port };
+  const t = plainTcp(port);
+  return { t, port: (await t.listen()).port };
 }
 
 function makeRing(encoder) {
@@ -209,7 +220,10 @@ function tee(tcp, ring) {
 // ---------------------------------------------------------------- 1a: whole path over WebSocket
 async function forwarderRun(replay, speed, total, onStats) {
   const ex = await startExchange(replay, speed);
-  let client;
+  // The client is already trying to connect when the transport comes up, so the forwarder's
+  // start-up (while the exchange already streams) stays short.
+  const port = await freePort();
+  const client = await startClient(port);
   let sink;
   const fwd = await startForwarder(
     {
@@ -221,11 +235,10 @@ async function forwarderRun(replay, speed, total, onStats) {
       'log-level': 'error',
     },
     async (encoder) => {
-      const { t, port } = await makeTcp(encoder);
+      const { t } = await makeTcp(encoder, port);
       sink = tee(t, makeRing(encoder));
-      client = await startClient(port);
       // The client must be connected before the first frame goes out, or it misses frames.
-      for (let i = 0; i < 250 && t.consumers() === 0; i++) await sleep(20);
+      for (let i = 0; i < 1000 && t.consumers() === 0; i++) await sleep(2);
       return sink;
     },
   );
