@@ -56,6 +56,26 @@ describe('perp-signal <tcp|shm> forwarder', () => {
     expect(r.stderr).toMatch(/stopped/);
   });
 
+  it('serves Prometheus metrics and writes JSON log lines when asked', async () => {
+    const metricsPort = await freePort();
+    const fwd = spawnCli(['--assets', 'BTCUSDT', 'shm', '--name', `ps-metrics-${process.pid}`, '--capacity', '65536',
+      '--metrics-port', String(metricsPort), '--log-format', 'json', '--stats-interval', '1', ...endpoints]);
+    await waitForOutput(fwd, /"msg":"stats /);
+    const body = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(body).toMatch(/perp_signal_trades_total\{symbol="BTCUSDT"\} [1-9]/);
+    expect(body).toMatch(/perp_signal_receive_to_handoff_seconds_bucket/);
+    expect(body).toMatch(/perp_signal_consumers 0/);
+    for (const line of fwd.stderr().trim().split('\n')) {
+      const o = JSON.parse(line) as { level: string; msg: string };
+      expect(['debug', 'info', 'warn', 'error']).toContain(o.level);
+    }
+    const stats = fwd.stderr().split('\n').map((l) => (l ? (JSON.parse(l) as { stats?: { perSymbol: object } }) : {})).find((o) => o.stats);
+    expect(stats?.stats?.perSymbol).toHaveProperty('BTCUSDT');
+    fwd.child.kill('SIGINT');
+    expect((await fwd.exited).code).toBe(0);
+    expect(fs.existsSync(`/dev/shm/ps-metrics-${process.pid}`)).toBe(false);
+  });
+
   it('exits 2 with a clear message for a busy port, an unknown symbol and too many v1 assets', async () => {
     const busy = net.createServer();
     await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));

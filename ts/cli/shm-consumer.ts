@@ -5,9 +5,10 @@
  */
 import type { CommandModule } from 'yargs';
 import { ShmConsumer, type ShmDecodeEvent } from '../clients/shm';
-import type { DecodedMessage, DecodedTrade } from '../codec';
+import type { DecodedMessage } from '../codec';
 import { PerpSignalError } from '../errors';
 import type { LogArgs } from './options';
+import { formatTrade } from './trade-line';
 
 interface Args extends LogArgs {
   name: string;
@@ -17,25 +18,9 @@ interface Args extends LogArgs {
   follow: boolean;
 }
 
-function tradeLine(t: DecodedTrade, json: boolean, nowMs: number): string {
-  const latencyMs = nowMs - t.time;
-  if (json) {
-    const o: Record<string, unknown> = { symbol: t.symbol, time: t.time, price: t.price, qty: t.qty, maker: t.maker };
-    if (t.tradeId !== undefined) o.tradeId = t.tradeId;
-    if (t.type !== undefined) o.type = t.type;
-    if (t.seq !== undefined) o.seq = t.seq;
-    o.latencyMs = latencyMs;
-    return JSON.stringify(o);
-  }
-  const id = t.tradeId !== undefined ? ` id=${t.tradeId}` : '';
-  // m = buyer is maker, so the aggressor sold.
-  const side = t.maker ? 'SELL' : 'BUY ';
-  return `${new Date(t.time).toISOString()} ${t.symbol} ${side} ${t.qty} @ ${t.price}${id} latency=${latencyMs}ms`;
-}
-
 /** Output lines for one decoded message or stream event (none for heartbeats). */
 export function formatShm(ev: DecodedMessage | ShmDecodeEvent, json: boolean, nowMs: number): string[] {
-  if (ev.kind === 'trade') return [tradeLine(ev, json, nowMs)];
+  if (ev.kind === 'trade') return [formatTrade(ev, json, nowMs)];
   if (ev.kind === 'heartbeat') return [];
   const { kind, ...rest } = ev as { kind: string } & Record<string, unknown>;
   const nested = rest.message as DecodedMessage | undefined;

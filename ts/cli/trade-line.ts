@@ -1,4 +1,4 @@
-/** How the consumer commands (`tcp-client`, `nats-consumer`) print a decoded trade. */
+/** How the consumer commands (`tcp-client`, `shm-consumer`, `nats-consumer`) print a decoded trade. */
 import type { DecodedTrade } from '../codec';
 
 /**
