@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // `npm run bench`: runs every `bench:*` script of package.json in turn, output passed through.
-// Exits non-zero if any of them failed (after running the rest).
+// Exits non-zero if any of them failed (after running the rest). `BENCH_ONLY=e2e,codec` runs
+// just those.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 
 const pkg = require(path.join(__dirname, '..', 'package.json'));
-const names = Object.keys(pkg.scripts).filter((s) => s.startsWith('bench:'));
+const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((s) => `bench:${s.trim()}`) : null;
+const names = Object.keys(pkg.scripts).filter((s) => s.startsWith('bench:') && (!only || only.includes(s)));
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const failed = [];
 for (const name of names) {
