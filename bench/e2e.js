@@ -85,6 +85,7 @@ function writeReplay(frames, rate) {
     out.push(`${ns} ${f}`);
     ns += step;
   }
+  tmpFiles.add(file);
   fs.writeFileSync(file, out.join('\n') + '\n');
   return file;
 }
@@ -98,8 +99,10 @@ function child(args, opts = {}) {
   return c;
 }
 const RING = `perp-signal-bench-${process.pid}`;
+const tmpFiles = new Set();
 function killAll() {
   for (const c of children) c.kill('SIGKILL');
+  for (const f of tmpFiles) fs.rmSync(f, { force: true });
   // The publisher removes its file on close; this covers a run that died before closing it.
   fs.rmSync(path.join('/dev/shm', RING), { force: true });
 }
@@ -553,8 +556,6 @@ const rate = (r) => `${(r.n / (r.wallNs / 1e9)).toFixed(0)} msgs/s wall, ${(r.n 
   series.push({ label: `→ batch encode starts (p99 ${us(q(l.wait, 0.99))} µs)`, sorted: l.wait });
   fs.writeFileSync(svgOut, svgCdf(series, `perp-signal added latency at ${LAT_RATE} msgs/s (WebSocket message → hand-off), CDF`));
   console.log(`  CDF written to ${path.relative(process.cwd(), svgOut)}`);
-  fs.rmSync(fastFile, { force: true });
-  fs.rmSync(slowFile, { force: true });
 })()
   .catch((e) => {
     console.error(e);
