@@ -132,7 +132,7 @@ describe('perp-signal exchange + record', () => {
     expect(port.code).toBe(2);
     expect(port.stderr).toMatch(/--port must be 0\.\.65535/);
     const missing = await run(['exchange', '--replay', '/dev/shm/perp-signal-no-such-file.gz']);
-    expect(missing.code).toBe(1);
+    expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/replay file .* does not exist/);
     const noOut = await run(['record', '--assets', 'btc']);
     expect(noOut.code).toBe(2);

@@ -37,13 +37,8 @@ export const exchangeCommand: CommandModule<object, ExchangeArgs> = {
       speed: a.speed,
       seed: a.seed,
     });
-    let addr;
-    try {
-      addr = await ex.start();
-    } catch (e) {
-      process.stderr.write(`perp-signal exchange: ${(e as Error).message}\n`);
-      process.exit(1);
-    }
+    // Errors (busy port, missing replay file) go to main(), which maps their code to the exit code.
+    const addr = await ex.start();
     process.stdout.write(
       `local exchange listening\n  ws:   ${addr.wsUrl}  (streams at ${addr.wsUrl}/stream?streams=btcusdt@trade)\n  rest: ${addr.restUrl}\n` +
         `point other commands at it: --ws-url ${addr.wsUrl} --rest-url ${addr.restUrl}\n`,

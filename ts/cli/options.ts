@@ -83,6 +83,7 @@ export const USAGE_CODES = new Set([
   'E_USAGE',
   'E_INVALID_ARG',
   'E_SHM_UNSUPPORTED',
+  'E_REPLAY_FILE',
   'E_NATS_PREFIX',
   'E_NATS_WIRE',
 ]);

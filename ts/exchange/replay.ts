@@ -17,7 +17,7 @@ export interface ReplayFrame {
 
 /** Loads a whole capture; throws E_REPLAY_FILE naming the file and line on bad content. */
 export async function loadReplay(file: string): Promise<ReplayFrame[]> {
-  if (!fs.existsSync(file)) throw new PerpSignalError('E_REPLAY_FILE', `replay file ${file} does not exist`);
+  if (!fs.existsSync(file)) throw new PerpSignalError('E_REPLAY_FILE', `replay file ${file} does not exist: give the path of a capture written by perp-signal record`);
   let input: NodeJS.ReadableStream = fs.createReadStream(file);
   if (file.endsWith('.gz')) input = input.pipe(zlib.createGunzip());
   const rl = readline.createInterface({ input, crlfDelay: Infinity });

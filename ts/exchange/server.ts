@@ -130,7 +130,12 @@ export class LocalExchange extends EventEmitter<ExchangeEvents> {
     this.wss = wss;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (e: NodeJS.ErrnoException) =>
-        reject(new PerpSignalError('E_LISTEN', `cannot listen on 127.0.0.1:${this.opts.port ?? 0}: ${e.message}`)),
+        reject(
+          new PerpSignalError(
+            e.code === 'EADDRINUSE' ? 'E_ADDR_IN_USE' : 'E_BIND',
+            `cannot listen on 127.0.0.1:${this.opts.port ?? 0}: ${e.message}; choose another --port (0 = any free port)`,
+          ),
+        ),
       );
       server.listen(this.opts.port ?? 0, '127.0.0.1', () => resolve());
     });
