@@ -56,6 +56,25 @@ describe('perp-signal <tcp|shm> forwarder', () => {
     expect(r.stderr).toMatch(/stopped/);
   });
 
+  it('in v1, which has no gap frame, ends client connections at a gap so no loss goes unnoticed', async () => {
+    const port = await freePort();
+    const fwd = spawnCli(['--assets', 'BTCUSDT', '--wire', 'v1', 'tcp', '--host', '127.0.0.1', '--port', String(port), ...endpoints]);
+    await waitForOutput(fwd, /forwarding/);
+    const client = spawnCli(['tcp-client', '--port', String(port), '--json']);
+    await waitForOutput(client, /"symbol":"BTCUSDT"/);
+    ex.skipIds('BTCUSDT', 3);
+    await waitForOutput(client, /"event":"disconnected"[^\n]*\n(.*\n)*\{"event":"connected"/);
+    await waitForOutput(fwd, /wire v1 cannot say so: disconnecting every client/);
+    // After the reconnect it decodes again: more trades arrive after the second "connected".
+    const after = (): string => client.stdout().split('"event":"connected"').slice(2).join('');
+    const until = Date.now() + 5000;
+    while (!/"symbol":"BTCUSDT"/.test(after()) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    expect(after()).toMatch(/"symbol":"BTCUSDT"/);
+    client.child.kill('SIGTERM');
+    fwd.child.kill('SIGTERM');
+    expect((await fwd.exited).code).toBe(0);
+  });
+
   it('serves Prometheus metrics and writes JSON log lines when asked', async () => {
     const metricsPort = await freePort();
     const fwd = spawnCli(['--assets', 'BTCUSDT', 'shm', '--name', `ps-metrics-${process.pid}`, '--capacity', '65536',

@@ -26,6 +26,8 @@ export interface Transport {
   consumers(): number;
   drops(): number;
   close(): Promise<void>;
+  /** Trades are missing and the wire format has no frame to say so (v1): tell consumers otherwise. */
+  uncarriedGap?(g: GapEvent): void;
 }
 
 /** What the pipeline needs of a trade source (Binance, the local exchange, a replay). */
@@ -71,6 +73,7 @@ export class Pipeline {
     this.opts.stats?.gap(g.symbol);
     const payload = this.opts.encoder.gap(g);
     if (payload) this.send(frame(payload));
+    else for (const t of this.opts.transports) t.uncarriedGap?.(g);
   };
   /** Trades that could not be encoded (logged one by one); the consumer sees them as a gap. */
   rejected = 0;

@@ -12,6 +12,7 @@ import * as net from 'node:net';
 import { PerpSignalError } from '../errors';
 import { noopLogger, type Logger } from '../observe/logger';
 import { frame, startFrame, type Encoder, type Joiner } from '../codec';
+import type { GapEvent } from '../types';
 import type { Transport } from '../pipeline';
 
 /** What the fan-out needs of the codec's `Encoder`: late joiners and (v2) heartbeats. */
@@ -51,7 +52,7 @@ export interface TcpFanoutStats {
 }
 
 /** Why a client went away, as reported by the `disconnect` event. */
-export type DisconnectReason = 'slow' | 'closed' | 'error' | 'shutdown';
+export type DisconnectReason = 'slow' | 'closed' | 'error' | 'shutdown' | 'gap';
 
 export interface ClientInfo {
   id: number;
@@ -164,6 +165,27 @@ export class TcpFanout extends EventEmitter implements Transport {
         if (c.joiner.caughtUp) c.joiner = undefined;
       }
       this.write(c, out);
+    }
+  }
+
+  /**
+   * Trades went missing upstream and the wire (v1) has no frame to say so. Ending every connection
+   * is the one signal a v1 consumer cannot miss: it gets every frame before the gap (end() flushes),
+   * then must reconnect, and its new header starts from the current state. Silent loss is never an
+   * option: a v1 decoder cannot tell that trades are missing.
+   */
+  uncarriedGap(g: GapEvent): void {
+    if (this.clients.size === 0) return;
+    this.logger.warn('trades missing and wire v1 cannot say so: disconnecting every client so it resyncs', {
+      symbol: g.symbol,
+      lastId: g.lastId,
+      nextId: g.nextId,
+      clients: this.clients.size,
+    });
+    for (const c of this.clients.values()) {
+      this.clients.delete(c.id);
+      c.reason = 'gap';
+      c.socket.end();
     }
   }
 
