@@ -75,6 +75,20 @@ describe('perp-signal <tcp|shm> forwarder', () => {
     expect((await fwd.exited).code).toBe(0);
   });
 
+  it('in v1 over the ring, a gap becomes a ring loss the consumer reports before it resyncs', async () => {
+    const name = `ps-v1gap-${process.pid}`;
+    const fwd = spawnCli(['--assets', 'BTCUSDT', '--wire', 'v1', 'shm', '--name', name, '--capacity', '65536', ...endpoints]);
+    await waitForOutput(fwd, /forwarding/);
+    const consumer = spawnCli(['shm-consumer', '--name', name, '--json']);
+    await waitForOutput(consumer, /"symbol":"BTCUSDT"/);
+    ex.skipIds('BTCUSDT', 3);
+    await waitForOutput(consumer, /"event":"lost"[^\n]*\n(.*\n)*\{"symbol":"BTCUSDT"/);
+    consumer.child.kill('SIGTERM');
+    fwd.child.kill('SIGTERM');
+    expect((await fwd.exited).code).toBe(0);
+    expect(fs.existsSync(`/dev/shm/${name}`)).toBe(false);
+  });
+
   it('serves Prometheus metrics and writes JSON log lines when asked', async () => {
     const metricsPort = await freePort();
     const fwd = spawnCli(['--assets', 'BTCUSDT', 'shm', '--name', `ps-metrics-${process.pid}`, '--capacity', '65536',

@@ -6,12 +6,14 @@
 import { PerpSignalError, nativeCall } from '../errors';
 import { binding } from '../native';
 import { assertShmSupported } from '../platform';
+import type { GapEvent } from '../types';
 import type { Transport } from '../pipeline';
 
 /** The part of the addon this module wraps (crates/perp-signal-node/src/ring.rs). */
 interface RingProducerHandle {
   push(payload: Uint8Array): boolean;
   pushFramed(framed: Uint8Array): number;
+  markLoss(): void;
   headerWanted(): boolean;
   setHeader(header: Uint8Array, state: Uint8Array): void;
   stats(): { pushed: number; dropped: number; epoch: bigint };
@@ -120,6 +122,15 @@ export class ShmPublisher implements Transport {
     const dropped = nativeCall(() => h.pushFramed(framed));
     if (this.headerSource && h.headerWanted()) this.refreshHeader();
     return dropped;
+  }
+
+  /**
+   * Trades are missing upstream and the wire (v1) has no frame to say so: skip a sequence number so
+   * the consumer sees a loss and resyncs from the header copy, exactly as after a full ring.
+   */
+  uncarriedGap(_g: GapEvent): void {
+    const h = this.h;
+    nativeCall(() => h.markLoss());
   }
 
   /** Publishes one record of raw bytes; false if the ring was full and it was dropped. */

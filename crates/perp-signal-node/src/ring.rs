@@ -69,6 +69,13 @@ impl RingProducer {
         p.push_framed(framed).map_err(|e| ring_err(&env, e))
     }
 
+    /// Skips one sequence number (counted as a drop): consumers see a loss and resync.
+    #[napi(js_name = "markLoss")]
+    pub fn mark_loss(&mut self, env: Env) -> Result<()> {
+        self.get(&env)?.mark_loss();
+        Ok(())
+    }
+
     #[napi(js_name = "headerWanted")]
     pub fn header_wanted(&self) -> bool {
         self.inner.as_ref().is_some_and(|p| p.header_wanted())

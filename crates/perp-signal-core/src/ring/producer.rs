@@ -159,10 +159,17 @@ impl Producer {
         if self.try_push(payload)? {
             return Ok(Push::Pushed);
         }
+        self.mark_loss();
+        Ok(Push::Dropped)
+    }
+
+    /// Marks a hole in the stream without writing a record: the sequence number a record would
+    /// have taken is skipped and counted as a drop, so the consumer sees a gap and resyncs from
+    /// the header copy. For losses the payload format cannot express (wire v1 has no gap frame).
+    pub fn mark_loss(&mut self) {
         self.seq += 1;
         self.dropped += 1;
         self.view.at(OFF_DROPPED).store(self.dropped, Ordering::Relaxed);
-        Ok(Push::Dropped)
     }
 
     /// Appends one record if it fits; false (nothing written, nothing counted) if the ring is
