@@ -2,6 +2,8 @@
 //!
 //! Knows nothing of Node: Rust programs that consume the feed depend on this crate alone.
 #![deny(unsafe_code)]
+// Input never panics us: no unwrap/expect/panic outside tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod decimal;
 pub mod error;
