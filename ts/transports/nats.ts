@@ -64,6 +64,8 @@ export class NatsPublisher implements Transport {
   private readonly tradeSubjects: string[];
   /** Frames routed to each asset so far (published or dropped): the `Perp-Seq` of its last one. */
   private readonly seqs: number[];
+  private readonly seqHeader: MsgHdrs = headers();
+  private readonly seqOpts = { headers: this.seqHeader };
   private readonly presence = new Map<string, number>();
   private readonly subs: Subscription[] = [];
   private up = true;
@@ -159,13 +161,10 @@ export class NatsPublisher implements Transport {
         this.rateLog.warn('route', 'nats publisher dropped a frame it cannot route', { asset: a, bytes: len });
         continue;
       }
-      let h: MsgHdrs | undefined;
-      if (a >= 0) {
-        h = headers();
-        h.set(SEQ_HEADER, String(++this.seqs[a]));
-      }
+      // One headers object for all: the client encodes it within publish().
+      if (a >= 0) this.seqHeader.set(SEQ_HEADER, String(++this.seqs[a]));
       try {
-        this.nc.publish(subject, payload, h ? { headers: h } : undefined);
+        this.nc.publish(subject, payload, a >= 0 ? this.seqOpts : undefined);
         this.counters.published += 1;
       } catch (e) {
         this.counters.dropped += 1;
