@@ -273,6 +273,38 @@ describe('NATS publisher and consumer', () => {
     expect(order).toEqual(['synced', 'lost', 'synced']);
   });
 
+  it('detects exactly 256 lost frames of one asset (invisible in the low byte), says lost and resyncs', async () => {
+    const trades = twoAssetStream(fixtureTrades().slice(0, 800));
+    const enc = new Encoder({ wire: 'v2', assets: ASSETS });
+    const pub = await publisher(enc);
+    const btc = await consumer({ symbols: ['BTCUSDT'] });
+    // A filter between the publisher and NATS: the next 256 BTC messages after the first 100 vanish.
+    const nc = (pub as unknown as { nc: NatsConnection }).nc;
+    const realPublish = nc.publish.bind(nc);
+    let btcSeen = 0;
+    nc.publish = (subject, payload, opts) => {
+      if (subject === 'perp.trades.BTCUSDT' && ++btcSeen > 100 && btcSeen <= 356) return;
+      realPublish(subject, payload, opts);
+    };
+    feed(enc, pub, trades);
+    const btcTrades = trades.filter((t) => t.symbol === 'BTCUSDT');
+    await btc.rec.until(() => btc.rec.count('lost') >= 1, 'the loss');
+    const lost = btc.rec.events.filter((e) => e.kind === 'lost');
+    expect(lost[0]).toMatchObject({ kind: 'lost', reason: 'lost', symbol: 'BTCUSDT', missing: 256 });
+    await btc.rec.until(() => btc.rec.count('synced') >= 2, 'a resync after the loss');
+    const more = twoAssetStream(fixtureTrades().slice(800, 900));
+    feed(enc, pub, more);
+    const moreBtc = more.filter((t) => t.symbol === 'BTCUSDT');
+    await btc.rec.until(() => btc.rec.trades().at(-1)?.tradeId === moreBtc.at(-1)?.tradeId, 'the last BTC trade');
+    // Nothing decoded past the hole: the first 100 exactly, then exactly everything after the resync.
+    const ids = btc.rec.trades().map((t) => t.tradeId as number);
+    expect(ids.slice(0, 100)).toEqual(btcTrades.slice(0, 100).map((t) => t.tradeId));
+    const truth = new Map([...btcTrades, ...moreBtc].map((t) => [t.tradeId, key(t)]));
+    for (const t of btc.rec.trades()) expect(key(t)).toBe(truth.get(t.tradeId as number));
+    expect(ids.slice(100)).toEqual(moreBtc.map((t) => t.tradeId));
+    expect(btc.rec.events.map((e) => e.kind).filter((k) => k !== 'trade')).toEqual(['synced', 'lost', 'synced']);
+  });
+
   it('never hands out garbage from foreign bytes on its subject: it says lost and resyncs', async () => {
     const trades = twoAssetStream(fixtureTrades().slice(0, 100));
     const enc = new Encoder({ wire: 'v2', assets: ASSETS });

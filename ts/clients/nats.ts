@@ -24,6 +24,8 @@ import {
   parsePresence,
   PRESENCE_EVERY_MS,
   PUBLISHER_HEADER,
+  SEQ_HEADER,
+  SEQS_HEADER,
   type NatsSubjects,
 } from '../transports/nats-subjects';
 
@@ -117,6 +119,10 @@ export class NatsConsumer extends EventEmitter implements AsyncIterable<NatsCons
   private decoder?: Decoder;
   /** Id of the publisher whose snapshot the decoder started from. */
   private publisher?: string;
+  /** Asset index of each trade subject of the current snapshot. */
+  private subjectAsset = new Map<string, number>();
+  /** `Perp-Seq` the next frame of each asset must carry; undefined when the publisher sends none. */
+  private nextSeq?: number[];
   private retryMs: number;
   private retryTimer?: NodeJS.Timeout;
   /** Resync waits until the reader has drained an overflowed queue. */
@@ -330,6 +336,12 @@ export class NatsConsumer extends EventEmitter implements AsyncIterable<NatsCons
     this.decoder = decoder;
     this.idleArmed = false;
     this.publisher = reply.headers?.get(PUBLISHER_HEADER) || undefined;
+    this.subjectAsset = new Map(decoder.symbols.map((sym, i) => [this.subjects.trades(sym), i]));
+    const seqs = reply.headers?.get(SEQS_HEADER)?.split(',').map(Number);
+    this.nextSeq =
+      seqs && seqs.length === decoder.symbols.length && seqs.every((n) => Number.isSafeInteger(n) && n >= 0)
+        ? seqs.map((n) => n + 1)
+        : undefined;
     this.state = 'live';
     this.retryMs = this.opts.retryMinMs;
     this.counters.syncs += 1;
@@ -362,9 +374,33 @@ export class NatsConsumer extends EventEmitter implements AsyncIterable<NatsCons
       this.counters.skipped += 1;
       return;
     }
+    if (this.nextSeq && !this.checkSeq(msg)) return;
     if (this.pending.length === 0) queueMicrotask(this.flushBound);
     this.pending.push(msg.data);
     this.pendingBytes += 4 + msg.data.length;
+  }
+
+  /**
+   * The full per-asset count in `Perp-Seq` sees a hole of any size, where the frame's own low byte
+   * misses 256·k lost frames. On a hole, the frames before it are decoded, nothing from it on.
+   */
+  private checkSeq(msg: Msg): boolean {
+    const a = this.subjectAsset.get(msg.subject);
+    const next = this.nextSeq;
+    const raw = msg.headers?.get(SEQ_HEADER);
+    // A heartbeat, or bytes not from a publisher (the decoder tells what is wrong with them).
+    if (a === undefined || !next || !raw) return true;
+    const got = Number(raw);
+    if (got === next[a]) {
+      next[a] = got + 1;
+      return true;
+    }
+    this.flushFrames();
+    if (this.state !== 'live') return false;
+    const symbol = this.decoder?.symbols[a];
+    const missing = Number.isSafeInteger(got) && got > next[a] ? got - next[a] : undefined;
+    this.lose({ kind: 'lost', reason: 'lost', symbol, missing, detail: `${SEQ_HEADER} ${raw}, expected ${next[a]}` });
+    return false;
   }
 
   private flushFrames(): void {

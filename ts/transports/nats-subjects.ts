@@ -46,6 +46,13 @@ export function natsSubjects(prefix: string): NatsSubjects {
 
 /** NATS header of a snapshot reply: the id of the publisher whose state it is. */
 export const PUBLISHER_HEADER = 'Perp-Publisher';
+/**
+ * On each trade subject message: the full count of frames of its asset this publisher has routed,
+ * 1 for the first (a v2 trade frame carries only the low byte of its asset's sequence number).
+ */
+export const SEQ_HEADER = 'Perp-Seq';
+/** On a snapshot reply: each asset's `Perp-Seq` so far, comma separated, in header asset order. */
+export const SEQS_HEADER = 'Perp-Seqs';
 
 /** A consumer counts as present this long after its last announcement. */
 export const PRESENCE_TTL_MS = 15_000;

@@ -9,7 +9,7 @@
  * per-asset sequence numbers (or their own reconnect) and resync from a fresh snapshot.
  */
 import { randomUUID } from 'node:crypto';
-import { headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import { headers, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import type { Encoder } from '../codec';
 import { frameAssets, NO_ASSET } from './nats-route';
@@ -22,6 +22,8 @@ import {
   PRESENCE_TTL_MS,
   parsePresence,
   PUBLISHER_HEADER,
+  SEQ_HEADER,
+  SEQS_HEADER,
   type NatsSubjects,
 } from './nats-subjects';
 
@@ -60,6 +62,10 @@ export class NatsPublisher implements Transport {
   private readonly rateLog: RateLimitedLog;
   /** Subject of each asset's frames, by asset index. */
   private readonly tradeSubjects: string[];
+  /** Frames routed to each asset so far (published or dropped): the `Perp-Seq` of its last one. */
+  private readonly seqs: number[];
+  private readonly seqHeader: MsgHdrs = headers();
+  private readonly seqOpts = { headers: this.seqHeader };
   private readonly presence = new Map<string, number>();
   private readonly subs: Subscription[] = [];
   private up = true;
@@ -76,6 +82,7 @@ export class NatsPublisher implements Transport {
     this.rateLog = new RateLimitedLog(logger);
     this.subjects = subjects;
     this.tradeSubjects = encoder.symbols.map((s) => subjects.trades(s));
+    this.seqs = encoder.symbols.map(() => 0);
     this.subs.push(
       nc.subscribe(this.subjects.snapshot, { callback: (_err, msg) => this.answerSnapshot(msg) }),
       nc.subscribe(this.subjects.presence, {
@@ -129,12 +136,16 @@ export class NatsPublisher implements Transport {
       assets = frameAssets(framed);
     } catch (e) {
       this.counters.dropped += countFrames(framed);
+      // Which assets lost frames is unknown: every consumer must see a hole and resync.
+      for (let a = 0; a < this.seqs.length; a++) this.seqs[a] += 1;
       this.logger.error('nats publisher got a batch it cannot split into frames; dropped', {
         error: e instanceof Error ? e.message : String(e),
       });
       return;
     }
     if (!this.up || this.closing) {
+      // Counted all the same: the next frame a consumer gets shows the hole, whatever its size.
+      for (let i = 0; i < assets.length; i++) if (assets[i] >= 0 && assets[i] < this.seqs.length) this.seqs[assets[i]] += 1;
       this.counters.dropped += assets.length;
       return;
     }
@@ -150,8 +161,10 @@ export class NatsPublisher implements Transport {
         this.rateLog.warn('route', 'nats publisher dropped a frame it cannot route', { asset: a, bytes: len });
         continue;
       }
+      // One headers object for all: the client encodes it within publish().
+      if (a >= 0) this.seqHeader.set(SEQ_HEADER, String(++this.seqs[a]));
       try {
-        this.nc.publish(subject, payload);
+        this.nc.publish(subject, payload, a >= 0 ? this.seqOpts : undefined);
         this.counters.published += 1;
       } catch (e) {
         this.counters.dropped += 1;
@@ -203,6 +216,7 @@ export class NatsPublisher implements Transport {
     // not part of the stream the other transports carry.
     const h = headers();
     h.set(PUBLISHER_HEADER, this.id);
+    h.set(SEQS_HEADER, this.seqs.join(','));
     msg.respond(this.encoder.header(), { headers: h });
     this.counters.snapshots += 1;
   }
