@@ -62,20 +62,39 @@ pub fn parse(s: &[u8]) -> Result<Parsed, CodecError> {
     }
     let mut digits: u64 = 0;
     let mut point: Option<usize> = None;
+    // One past the last non-zero digit, tracked in the same pass (a select, not a branch) so
+    // that the decimals needed come without a second scan of the fraction.
+    let mut end_nonzero = 0usize;
     for (i, &b) in s.iter().enumerate() {
         let d = b.wrapping_sub(b'0');
         if d < 10 {
             digits = digits * 10 + u64::from(d);
+            end_nonzero = if d != 0 { i + 1 } else { end_nonzero };
         } else if b == b'.' && point.is_none() {
             point = Some(i);
         } else {
             return Err(bad(s, "unexpected character"));
         }
     }
-    finish(s, digits, point)
+    let n_digits = s.len() - usize::from(point.is_some());
+    if n_digits == 0 {
+        return Err(bad(s, "no digits"));
+    }
+    let (written, needed) = match point {
+        Some(p) => (s.len() - p - 1, end_nonzero.saturating_sub(p + 1)),
+        None => (0, 0),
+    };
+    if written > usize::from(MAX_SCALE) {
+        return Err(bad(s, "more than 18 decimals"));
+    }
+    Ok(Parsed {
+        digits,
+        written: written as u8,
+        needed: needed as u8,
+    })
 }
 
-#[inline]
+/// Completes the rare long-string parse.
 fn finish(s: &[u8], digits: u64, point: Option<usize>) -> Result<Parsed, CodecError> {
     let n_digits = s.len() - usize::from(point.is_some());
     if n_digits == 0 {
@@ -228,6 +247,17 @@ mod tests {
         assert_eq!(to_scaled(b"60000000000", 0).unwrap(), Some(60000000000));
         assert_eq!(to_scaled(b"5.", 0).unwrap(), Some(5));
         assert_eq!(to_scaled(b".5", 1).unwrap(), Some(5));
+        // Decimals needed ignore trailing fraction zeros but never integer-part zeros.
+        for (text, needed) in [
+            ("100.000", 0),
+            ("10.10", 1),
+            ("0.0", 0),
+            ("500", 0),
+            ("0.0100", 2),
+            ("7.", 0),
+        ] {
+            assert_eq!(parse(text.as_bytes()).map(|p| p.needed), Ok(needed), "{text}");
+        }
     }
 
     #[test]
