@@ -5,20 +5,13 @@ import { BinanceSource, PerpSignalError, resolveApiKey, resolveEndpoints, DEFAUL
 import { meanDecimal } from '../ts/source/decimal';
 import { Backoff } from '../ts/source';
 import { Harness, expectHolesAnnounced, fixtureFile, waitFor } from './source.helpers';
+import type { TradePayload } from '../ts/exchange/generator';
 
 const h = new Harness();
 afterEach(() => h.cleanup());
 
-interface FixtureTrade {
-  E: number;
-  T: number;
-  s: string;
-  t: number;
-  p: string;
-  q: string;
-  X: string;
-  m: boolean;
-}
+/** A fixture frame's `data` has Binance's trade payload shape, as the local exchange sends it. */
+type FixtureTrade = TradePayload;
 
 function readFixture(): FixtureTrade[] {
   const text = zlib.gunzipSync(fs.readFileSync(fixtureFile())).toString('utf8');

@@ -37,6 +37,22 @@ interface RingConsumerBinding {
 
 const native = binding<RingConsumerBinding>();
 
+/**
+ * `popInto` for the iterators: a record larger than the scratch buffer grows it (x4) and is read
+ * again, so the iterators never fail on a big record; other errors surface as PerpSignalError.
+ * Returns the record length or a negative status code.
+ */
+function popGrowing(h: RingConsumerHandle, scratch: { buf: Buffer }, spinPolls: number): number {
+  for (;;) {
+    try {
+      return h.popInto(scratch.buf, spinPolls);
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'E_BUFFER_TOO_SMALL') nativeCall(() => { throw e; });
+      scratch.buf = Buffer.allocUnsafe(scratch.buf.length * 4);
+    }
+  }
+}
+
 // popInto codes below zero, as crates/perp-signal-node/src/ring.rs defines them.
 const EMPTY = -1;
 const LOST = -2;
@@ -276,19 +292,12 @@ export class ShmConsumer extends EventEmitter {
   async *messages(opts: ShmWaitOptions = {}): AsyncIterableIterator<ShmRecord | ShmEvent> {
     const idler = new Idler(opts);
     const follow = opts.follow ?? true;
-    let buf = Buffer.allocUnsafe(65536);
+    const scratch = { buf: Buffer.allocUnsafe(65536) };
     let closed = false;
     let lastCheck = 0;
     while (!opts.signal?.aborted && this.handle) {
-      let r: number;
-      try {
-        r = this.h.popInto(buf, idler.spinPolls);
-      } catch (e) {
-        const err = e as { code?: string };
-        if (err.code !== 'E_BUFFER_TOO_SMALL') nativeCall(() => { throw e; });
-        buf = Buffer.allocUnsafe(buf.length * 4);
-        continue;
-      }
+      const r = popGrowing(this.h, scratch, idler.spinPolls);
+      const buf = scratch.buf;
       if (r >= 0) {
         idler.reset();
         closed = false;
@@ -334,7 +343,7 @@ export class ShmConsumer extends EventEmitter {
   ): AsyncIterableIterator<T | ShmDecodeEvent> {
     const idler = new Idler(opts);
     const follow = opts.follow ?? true;
-    let buf = Buffer.allocUnsafe(65536);
+    const scratch = { buf: Buffer.allocUnsafe(65536) };
     let decode: ((payload: Buffer) => T) | null = null;
     let lostSeen = this.h.stats().lost;
     let lastRequest = 0;
@@ -360,15 +369,8 @@ export class ShmConsumer extends EventEmitter {
         await idler.idle();
         continue;
       }
-      let r: number;
-      try {
-        r = h.popInto(buf, idler.spinPolls);
-      } catch (e) {
-        const err = e as { code?: string };
-        if (err.code !== 'E_BUFFER_TOO_SMALL') nativeCall(() => { throw e; });
-        buf = Buffer.allocUnsafe(buf.length * 4);
-        continue;
-      }
+      const r = popGrowing(h, scratch, idler.spinPolls);
+      const buf = scratch.buf;
       if (r >= 0) {
         idler.reset();
         closed = false;
