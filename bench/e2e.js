@@ -25,11 +25,7 @@ const { startForwarder } = require('../dist/cli/forward.js');
 const { SymbolWalk, seededRandom } = require('../dist/exchange/generator.js');
 const { DEFAULT_SYMBOLS } = require('../dist/exchange/symbols.js');
 
-const root = path.join(__dirname, '..');
-const shared = [process.env.PERP_SIGNAL_SHARED, path.join(root, '..', 'shared'), '/work/shared'].find(
-  (d) => d && fs.existsSync(path.join(d, 'fixtures')),
-);
-const fixture = path.join(shared, 'fixtures', 'binance-usdm-btcusdt-trades-20240808.txt.gz');
+const { root, fixture } = require('./fixture');
 const SYMBOLS = ['BTCUSDT', 'ETHUSDT', 'SOLUSDT'];
 const LAT_RATE = Number(process.env.BENCH_RATE || 10000);
 const svgOut = process.env.BENCH_SVG || path.join(root, 'docs', 'latency-e2e.svg');

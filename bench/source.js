@@ -6,16 +6,11 @@
 // 3. Exchange-to-'trade'-event latency over 127.0.0.1 at a steady rate (one process, one clock).
 'use strict';
 const fs = require('node:fs');
-const path = require('node:path');
 const zlib = require('node:zlib');
 const { BinanceSource, LocalExchange } = require('../dist/index.js');
 const { parseFrame } = require('../dist/source/parse.js');
 
-const root = path.join(__dirname, '..');
-const shared = [process.env.PERP_SIGNAL_SHARED, path.join(root, '..', 'shared'), '/work/shared'].find(
-  (d) => d && fs.existsSync(path.join(d, 'fixtures')),
-);
-const fixture = path.join(shared, 'fixtures', 'binance-usdm-btcusdt-trades-20240808.txt.gz');
+const { fixture } = require('./fixture');
 
 function quantile(sorted, q) {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
