@@ -1,7 +1,9 @@
 //! Rust core codec throughput on one core: `cargo run --release -p perp-signal-core --example
 //! codec_bench [trades]`. Prints trades/s for v1 and v2 encode (from the exchange's decimal
 //! strings) and decode, on a synthetic BTC/ETH/SOL stream; best of 5 runs. `PARSE_ONLY=1` also
-//! times the exact decimal parse of price and quantity alone.
+//! times the exact decimal parse of price and quantity alone; `ONLY=v1` or `ONLY=v2` runs one
+//! version, `ONLY=v1-encode` only its encode, `ONLY=input` nothing but the input (for profilers: one
+//! loop to look at, and what to subtract).
 use perp_signal_core::decimal::fixed_string;
 use perp_signal_core::wire::{frame::Frames, v1, v2, AssetSpec, TradeRef};
 use std::time::Instant;
@@ -159,6 +161,12 @@ fn main() {
         });
         println!("parse only: {:.1} ns/trade CPU ({k})", c * 1e9 / n as f64);
     }
+    let only = std::env::var("ONLY").unwrap_or_default();
+    if only == "input" {
+        // The cost of building the input alone, to subtract from a profiler's count.
+        println!("{} frames", std::hint::black_box(&refs).len());
+        return;
+    }
     let mut buf = Vec::with_capacity(n * 12);
     println!("rust core codec, {n} synthetic BTC/ETH/SOL trades, one core, best of 5");
     macro_rules! run {
@@ -179,6 +187,7 @@ fn main() {
                 c * 1e9 / n as f64,
                 (bytes - 4 * n) as f64 / n as f64
             );
+            if !only.ends_with("-encode") {
             let (t, c, count) = best(|| {
                 let mut d = $dec;
                 let mut k = 0usize;
@@ -197,18 +206,23 @@ fn main() {
                 n as f64 / c / 1e6,
                 c * 1e9 / n as f64
             );
+            }
         }};
     }
     let h1 = v1::Encoder::new(&specs, 1_723_161_256_322).expect("v1").header();
-    run!(
-        "v1",
-        v1::Encoder::new(&specs, 1_723_161_256_322).expect("v1"),
-        v1::Decoder::from_header(&h1, None).expect("h1")
-    );
+    if !only.starts_with("v2") {
+        run!(
+            "v1",
+            v1::Encoder::new(&specs, 1_723_161_256_322).expect("v1"),
+            v1::Decoder::from_header(&h1, None).expect("h1")
+        );
+    }
     let h2 = v2::Encoder::new(&specs, 1_723_161_256_322).expect("v2").header();
-    run!(
-        "v2",
-        v2::Encoder::new(&specs, 1_723_161_256_322).expect("v2"),
-        v2::Decoder::from_header(&h2).expect("h2")
-    );
+    if !only.starts_with("v1") {
+        run!(
+            "v2",
+            v2::Encoder::new(&specs, 1_723_161_256_322).expect("v2"),
+            v2::Decoder::from_header(&h2).expect("h2")
+        );
+    }
 }

@@ -35,6 +35,22 @@ fn precision_error(symbol: &str, field: &str, value: &[u8], needed: u8) -> Codec
 
 #[inline]
 fn units(symbol: &str, field: &str, value: &[u8]) -> Result<u64, CodecError> {
+    // The exchange writes at most 5 decimals for every v1-eligible symbol: one multiply, and the
+    // decimals-needed check only for the values that have more written.
+    let (digits, written) = decimal::parse_written(value)?;
+    if written <= SCALE {
+        if let Some(v) = digits
+            .checked_mul(decimal::pow10(SCALE - written))
+            .filter(|&v| v <= i64::MAX as u64)
+        {
+            return Ok(v);
+        }
+    }
+    units_slow(symbol, field, value)
+}
+
+#[cold]
+fn units_slow(symbol: &str, field: &str, value: &[u8]) -> Result<u64, CodecError> {
     let p = decimal::parse(value)?;
     match p.at_scale(SCALE) {
         Some(v) if v <= i64::MAX as u64 => Ok(v),

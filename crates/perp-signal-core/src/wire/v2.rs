@@ -167,6 +167,22 @@ fn read_kind<'a>(r: &mut Reader<'a>) -> Result<&'a [u8], CodecError> {
     Ok(k)
 }
 
+/// Slice equality without a libc `bcmp` call: trade types are a few bytes, and a call in the
+/// middle of the encoder makes it spill its live registers on every trade.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if (4..=8).contains(&n) {
+        // Two overlapping 4-byte words cover it ("MARKET" is 6).
+        let w = |s: &[u8], at: usize| s.get(at..at + 4).map(|x| [x[0], x[1], x[2], x[3]]);
+        return w(a, 0) == w(b, 0) && w(a, n - 4) == w(b, n - 4);
+    }
+    a == b
+}
+
 fn check_kind(k: &[u8]) -> Result<(), CodecError> {
     super::check_symbol(k).map_err(|_| {
         CodecError::InvalidArg(format!(
@@ -249,18 +265,21 @@ impl Encoder {
                 count,
             });
         };
-        let p = decimal::parse(t.price)?;
-        let q = decimal::parse(t.qty)?;
+        let (p, p_written) = decimal::parse_written(t.price)?;
+        let (q, q_written) = decimal::parse_written(t.qty)?;
         // Grow to the decimals as written (not just the significant ones), so that the decoder
-        // writes the exchange's own string back ("61800.30", not "61800.3").
-        let ps = a.price_scale.max(p.written);
-        let qs = a.qty_scale.max(q.written);
+        // writes the exchange's own string back ("61800.30", not "61800.3"). The scale is never
+        // below the decimals written, so scaling is one multiply and never drops a digit.
+        let ps = a.price_scale.max(p_written);
+        let qs = a.qty_scale.max(q_written);
         let overflow = |what: &str| CodecError::Overflow(format!("{}: {what} overflows 63 bits", a.symbol));
         let price = p
-            .at_scale(ps)
+            .checked_mul(pow10(ps - p_written))
             .and_then(|v| i64::try_from(v).ok())
             .ok_or_else(|| overflow("price"))?;
-        let qty = q.at_scale(qs).ok_or_else(|| overflow("quantity"))?;
+        let qty = q
+            .checked_mul(pow10(qs - q_written))
+            .ok_or_else(|| overflow("quantity"))?;
         let last = if ps > a.price_scale {
             a.price
                 .checked_mul(pow10(ps - a.price_scale) as i64)
@@ -272,7 +291,7 @@ impl Encoder {
         let dt = t.time.checked_sub(a.time).ok_or_else(|| overflow("time delta"))?;
         let scale_changed = ps != a.price_scale || qs != a.qty_scale;
         let id_plain = t.trade_id == a.trade_id.wrapping_add(1);
-        let kind_plain = t.kind == a.kind.as_slice();
+        let kind_plain = same_bytes(t.kind, &a.kind);
         if !kind_plain {
             check_kind(t.kind)?;
         }
