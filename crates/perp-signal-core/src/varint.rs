@@ -14,6 +14,20 @@ pub fn unzigzag(z: u64) -> i64 {
     ((z >> 1) as i64) ^ -((z & 1) as i64)
 }
 
+/// Values below this take the register-only path of [`short_uvarint`] (at most 4 bytes).
+pub const SHORT_LIMIT: u64 = 1 << 28;
+
+/// The varint of `v` (< [`SHORT_LIMIT`]) in the low bytes of a word, and its length (1..=4): the
+/// building block of a frame assembled in registers (see `wire::frame::Short`).
+#[inline(always)]
+pub fn short_uvarint(v: u32) -> (u32, u32) {
+    debug_assert!(u64::from(v) < SHORT_LIMIT);
+    let x = (v & 0x7f) | ((v << 1) & 0x7f00) | ((v << 2) & 0x7f_0000) | ((v << 3) & 0x7f00_0000);
+    let len = 1 + u32::from(v >= 1 << 7) + u32::from(v >= 1 << 14) + u32::from(v >= 1 << 21);
+    // Continuation bit on every byte but the last.
+    (x | (0x0080_8080 >> (8 * (4 - len))), len)
+}
+
 /// Bytes of the varint of a value with `leading_zeros(v | 1)` = index.
 const LEN_BY_LZ: [u8; 64] = {
     let mut t = [0u8; 64];
@@ -182,6 +196,21 @@ mod tests {
             assert_eq!(n, put_uvarint_long(&mut slow, v));
             assert_eq!(fast, slow, "{v}");
             assert_eq!(get_uvarint(&fast, &mut 1), Ok(v));
+        }
+    }
+
+    #[test]
+    fn short_writer_agrees_below_its_limit() {
+        for v in (0..2000u64).chain((7..=28).flat_map(|b| [(1u64 << b) - 1, 1 << b, (1 << b) + 1])) {
+            if v >= SHORT_LIMIT {
+                continue;
+            }
+            let (w, n) = short_uvarint(v as u32);
+            assert_eq!(&w.to_le_bytes()[..n as usize], enc(v), "{v}");
+            assert!(
+                n == 4 || w >> (8 * n) == 0,
+                "{v}: bytes beyond the length must be zero"
+            );
         }
     }
 
