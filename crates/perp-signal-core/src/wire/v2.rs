@@ -168,6 +168,18 @@ fn read_kind<'a>(r: &mut Reader<'a>) -> Result<&'a [u8], CodecError> {
     Ok(k)
 }
 
+/// `digits` written with `written` decimals, in units of 10^-scale (scale >= written). The
+/// exchange writes every value at the asset's scale, so the multiply (and its latency in the
+/// chain to the delta) is skipped on a branch that is all but always taken.
+#[inline(always)]
+fn at_scale(digits: u64, written: u8, scale: u8) -> Option<u64> {
+    if written == scale {
+        Some(digits)
+    } else {
+        digits.checked_mul(pow10(scale - written))
+    }
+}
+
 /// Slice equality without a libc `bcmp` call: trade types are a few bytes, and a call in the
 /// middle of the encoder makes it spill its live registers on every trade.
 #[inline(always)]
@@ -285,13 +297,10 @@ impl Encoder {
         let ps = a.price_scale.max(p_written);
         let qs = a.qty_scale.max(q_written);
         let overflow = |what: &str| CodecError::Overflow(format!("{}: {what} overflows 63 bits", a.symbol));
-        let price = p
-            .checked_mul(pow10(ps - p_written))
+        let price = at_scale(p, p_written, ps)
             .and_then(|v| i64::try_from(v).ok())
             .ok_or_else(|| overflow("price"))?;
-        let qty = q
-            .checked_mul(pow10(qs - q_written))
-            .ok_or_else(|| overflow("quantity"))?;
+        let qty = at_scale(q, q_written, qs).ok_or_else(|| overflow("quantity"))?;
         let last = if ps > a.price_scale {
             a.price
                 .checked_mul(pow10(ps - a.price_scale) as i64)
