@@ -15,12 +15,12 @@ pub fn unzigzag(z: u64) -> i64 {
 }
 
 /// Values below this take the register-only path of [`short_uvarint`] (at most 4 bytes).
-pub const SHORT_LIMIT: u64 = 1 << 28;
+pub(crate) const SHORT_LIMIT: u64 = 1 << 28;
 
 /// The varint of `v` (< [`SHORT_LIMIT`]) in the low bytes of a word, and its length (1..=4): the
 /// building block of a frame assembled in registers (see `wire::frame::Short`).
 #[inline(always)]
-pub fn short_uvarint(v: u32) -> (u32, u32) {
+pub(crate) fn short_uvarint(v: u32) -> (u32, u32) {
     debug_assert!(u64::from(v) < SHORT_LIMIT);
     let x = (v & 0x7f) | ((v << 1) & 0x7f00) | ((v << 2) & 0x7f_0000) | ((v << 3) & 0x7f00_0000);
     let len = 1 + u32::from(v >= 1 << 7) + u32::from(v >= 1 << 14) + u32::from(v >= 1 << 21);

@@ -37,7 +37,7 @@ pub fn framed<E>(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>) -> Result<(
 /// Appends whatever `write` appends, with its length prefix when `framed` (the general path
 /// beside [`Short`]).
 #[inline]
-pub fn append(out: &mut Vec<u8>, framed: bool, write: impl FnOnce(&mut Vec<u8>)) {
+pub(crate) fn append(out: &mut Vec<u8>, framed: bool, write: impl FnOnce(&mut Vec<u8>)) {
     let at = out.len();
     if framed {
         out.extend_from_slice(&[0; 4]);
@@ -54,7 +54,7 @@ pub fn append(out: &mut Vec<u8>, framed: bool, write: impl FnOnce(&mut Vec<u8>))
 /// of both wire versions fits (a few header bytes and three varints below
 /// [`SHORT_LIMIT`](crate::varint::SHORT_LIMIT)).
 #[derive(Clone, Copy)]
-pub struct Short {
+pub(crate) struct Short {
     bits: u128,
     len: u32,
 }
@@ -62,7 +62,7 @@ pub struct Short {
 impl Short {
     /// Starts with up to 4 fixed bytes (`bytes` little-endian, `len` of them).
     #[inline(always)]
-    pub fn new(bytes: u32, len: u32) -> Self {
+    pub(crate) fn new(bytes: u32, len: u32) -> Self {
         Short {
             bits: u128::from(bytes),
             len,
@@ -72,7 +72,7 @@ impl Short {
     /// Appends a word from [`short_uvarint`](crate::varint::short_uvarint). The caller keeps
     /// the total at 16 bytes or less.
     #[inline(always)]
-    pub fn push(self, (word, len): (u32, u32)) -> Self {
+    pub(crate) fn push(self, (word, len): (u32, u32)) -> Self {
         Short {
             bits: self.bits | (u128::from(word) << (8 * self.len)),
             len: self.len + len,
@@ -81,7 +81,7 @@ impl Short {
 
     /// Appends the message, with its u32 length prefix when `framed`.
     #[inline(always)]
-    pub fn write(self, out: &mut Vec<u8>, framed: bool) {
+    pub(crate) fn write(self, out: &mut Vec<u8>, framed: bool) {
         let at = out.len();
         let payload = self.bits.to_le_bytes();
         if framed {
