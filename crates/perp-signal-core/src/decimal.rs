@@ -115,33 +115,32 @@ fn written_fast(s: &[u8]) -> Option<(u64, u8)> {
         return None;
     }
     let mut v = 0u64;
-    let mut i = 0;
-    while i < n {
-        let d = s[i].wrapping_sub(b'0');
+    // Slice patterns walk a pointer to the end: one compare per digit for the bound, none for
+    // an index.
+    let mut rest = s;
+    while let [b, tail @ ..] = rest {
+        let d = b.wrapping_sub(b'0');
         if d > 9 {
             break;
         }
         v = v * 10 + u64::from(d);
-        i += 1;
+        rest = tail;
     }
-    if i == n {
+    let [point, frac @ ..] = rest else {
         return Some((v, 0));
-    }
+    };
     // A point, and at least one digit somewhere ("." alone is no number).
-    if s[i] != b'.' || n == 1 {
+    if *point != b'.' || n == 1 {
         return None;
     }
-    let point = i;
-    i += 1;
-    while i < n {
-        let d = s[i].wrapping_sub(b'0');
+    for b in frac {
+        let d = b.wrapping_sub(b'0');
         if d > 9 {
             return None;
         }
         v = v * 10 + u64::from(d);
-        i += 1;
     }
-    Some((v, (n - point - 1) as u8))
+    Some((v, frac.len() as u8))
 }
 
 /// Completes the rare long-string parse.
