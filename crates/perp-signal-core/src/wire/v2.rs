@@ -282,6 +282,10 @@ impl Encoder {
 
     #[inline(always)]
     fn encode_to(&mut self, t: &TradeRef, out: &mut Vec<u8>, framed: bool) -> Result<(), CodecError> {
+        // Parsed before anything else is loaded: with the asset state live across them, the
+        // digit loops ran out of registers and kept their sum on the stack.
+        let (p, p_written) = decimal::parse_written(t.price)?;
+        let (q, q_written) = decimal::parse_written(t.qty)?;
         let count = self.state.assets.len();
         let Some(a) = self.state.assets.get_mut(t.asset) else {
             return Err(CodecError::UnknownAsset {
@@ -289,8 +293,6 @@ impl Encoder {
                 count,
             });
         };
-        let (p, p_written) = decimal::parse_written(t.price)?;
-        let (q, q_written) = decimal::parse_written(t.qty)?;
         // Grow to the decimals as written (not just the significant ones), so that the decoder
         // writes the exchange's own string back ("61800.30", not "61800.3"). The scale is never
         // below the decimals written, so scaling is one multiply and never drops a digit.
