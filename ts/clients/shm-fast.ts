@@ -51,6 +51,8 @@ export class FastRing {
    * one buffer, so the view is made once and small records are copied a word at a time. */
   private dst: Uint8Array | null = null;
   private dstWords: Int32Array | null = null;
+  /** Records this fast path popped. */
+  popped = 0;
 
   private constructor(ring: ArrayBuffer, state: ArrayBuffer) {
     this.bytes = new Uint8Array(ring);
@@ -92,8 +94,13 @@ export class FastRing {
     const read = st[ST_READ];
     const w = this.wordAt(read);
     const words = this.words;
-    const lo = Atomics.load(words, w);
-    if (lo === 0) return Atomics.load(words, w + 1) === 0 && this.sameEpoch() ? EMPTY : NATIVE;
+    let lo = Atomics.load(words, w);
+    if (lo === 0) {
+      if (Atomics.load(words, w + 1) === 0) return this.sameEpoch() ? EMPTY : NATIVE;
+      // Committed between our two loads (the word is stored whole), or not a record at all.
+      lo = Atomics.load(words, w);
+      if (lo === 0) return NATIVE;
+    }
     if (lo > 0) return NATIVE; // bit 31 (committed) clear: not a record; native reports it
     const len = lo & 0x7fffffff;
     if (len > this.maxPayload || len > dst.length) return NATIVE;
@@ -113,6 +120,7 @@ export class FastRing {
     st[ST_EXPECTED] = expected + 1;
     st[ST_POPPED] += 1;
     st[ST_LAST_SEQ] = expected;
+    this.popped++;
     return len;
   }
 

@@ -27,7 +27,7 @@ interface RingConsumerHandle {
   requestHeader(): void;
   header(): RingHeader | null;
   resyncFromHeader(): RingHeader | null;
-  stats(): ShmConsumerStats;
+  stats(): Omit<ShmConsumerStats, 'jsFastPathPopped'>;
   producerAlive(): boolean;
   replaced(): boolean;
   close(): void;
@@ -73,6 +73,8 @@ export interface ShmConsumerStats {
   producerPid: number;
   /** Bytes written and not yet read. */
   backlog: number;
+  /** Of `popped`, the records read by the JS fast path (the rest went through N-API). */
+  jsFastPathPopped: number;
 }
 
 /** Something that happened to the stream rather than a message. */
@@ -97,7 +99,7 @@ export interface ShmConsumerOptions {
 /** How an iterator waits for data: spin, then yield to the event loop, then sleep. */
 export interface ShmWaitOptions {
   /**
-   * When the ring runs empty, polls repeated in Rust (a few ns each, no system call) before
+   * When the ring runs empty, polls repeated (in JS on the fast path, else in Rust; a few ns each, no system call) before
    * yielding to the event loop: the event loop is blocked for that long. Default 2000.
    */
   spinPolls?: number;
@@ -175,6 +177,8 @@ export class Idler {
 export class ShmConsumer extends EventEmitter {
   private handle: RingConsumerHandle | null;
   private fast: FastRing | null;
+  /** Fast-path pops of the files this consumer followed before the current one. */
+  private fastPopped = 0;
   private closedSeen = false;
 
   private constructor(
@@ -254,9 +258,10 @@ export class ShmConsumer extends EventEmitter {
   /**
    * Copies the next record into `buf` without allocating: returns its length, or -1 when there
    * is none. Events as for pop(). Throws `E_BUFFER_TOO_SMALL` (record left in place) if `buf`
-   * cannot hold it. `spinPolls`: while empty, poll again up to this many times inside Rust
-   * (no system call, a few ns each) before returning -1: a polling loop then pays one N-API call
-   * per message instead of one per poll.
+   * cannot hold it. `spinPolls`: while empty, poll again up to this many times (no system call,
+   * a few ns each) before returning -1. With the JS fast path an ordinary record costs no N-API
+   * call at all; without it (or for losses, restarts...) the polling happens inside Rust, so a
+   * loop pays one N-API call per message rather than one per poll.
    */
   popInto(buf: Buffer, spinPolls = 0): number {
     const h = this.h;
@@ -297,7 +302,7 @@ export class ShmConsumer extends EventEmitter {
   }
 
   stats(): ShmConsumerStats {
-    return this.h.stats();
+    return { ...this.h.stats(), jsFastPathPopped: this.fastPopped + (this.fast?.popped ?? 0) };
   }
 
   /** True while a live producer holds the ring (a system call: not for the hot path). */
@@ -470,6 +475,7 @@ export class ShmConsumer extends EventEmitter {
     }
     this.h.close();
     this.handle = next;
+    this.fastPopped += this.fast?.popped ?? 0;
     this.fast = this.jsFastPath ? FastRing.over(next) : null;
     this.closedSeen = false;
     return true;

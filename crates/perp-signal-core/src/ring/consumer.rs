@@ -79,6 +79,7 @@ impl Consumer {
             }
             Err(e) => return Err(map::io_err("open", &path, e)),
         };
+        wait_while_created(&file);
         let meta = file.metadata().map_err(|e| map::io_err("stat", &path, e))?;
         if !meta.file_type().is_file() || meta.len() < DATA_OFFSET as u64 {
             return Err(RingError::NotAQueue {
@@ -404,5 +405,25 @@ impl Consumer {
 impl Drop for Consumer {
     fn drop(&mut self) {
         self.view.map.u32_at(OFF_CONSUMER_PID).store(0, Ordering::Relaxed);
+    }
+}
+
+/// A producer creates the file before it sizes it and writes the identity fields; a consumer
+/// that opens it in that window would call it "not a queue". While the producer lock is held and
+/// the identity is still incomplete, wait for it (bounded: 2 s, then the checks decide).
+fn wait_while_created(file: &std::fs::File) {
+    use std::os::unix::fs::FileExt;
+    let complete = || {
+        let mut id = [0u8; OFF_CAPACITY + 8];
+        file.read_exact_at(&mut id, 0).is_ok()
+            && id[OFF_MAGIC..OFF_MAGIC + 8] == MAGIC.to_le_bytes()
+            && id[OFF_VERSION..OFF_VERSION + 4] != [0; 4]
+            && id[OFF_CAPACITY..OFF_CAPACITY + 8] != [0; 8]
+    };
+    for _ in 0..2000 {
+        if complete() || !map::is_locked(file, LOCK_PRODUCER).unwrap_or(false) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
