@@ -94,10 +94,12 @@ export class FastRing {
     const read = st[ST_READ];
     const w = this.wordAt(read);
     const words = this.words;
+    // The header word is stored whole by the producer; we load its halves, low first.
     let lo = Atomics.load(words, w);
+    const hi = Atomics.load(words, w + 1);
     if (lo === 0) {
-      if (Atomics.load(words, w + 1) === 0) return this.sameEpoch() ? EMPTY : NATIVE;
-      // Committed between our two loads (the word is stored whole), or not a record at all.
+      if (hi === 0) return this.sameEpoch() ? EMPTY : NATIVE;
+      // Committed between our two loads (so its low half is there now), or not a record at all.
       lo = Atomics.load(words, w);
       if (lo === 0) return NATIVE;
     }
@@ -105,7 +107,7 @@ export class FastRing {
     const len = lo & 0x7fffffff;
     if (len > this.maxPayload || len > dst.length) return NATIVE;
     const expected = st[ST_EXPECTED];
-    if (Atomics.load(words, w + 1) >>> 0 !== expected % TWO_32) return NATIVE; // a gap
+    if (hi >>> 0 !== expected % TWO_32) return NATIVE; // a gap
     this.copy(w * 4 + RECORD_HEADER, len, dst);
     // Seqlock-style check, as the native consumer does: a producer that restarted since we
     // attached first stores epoch 0, then rewrites the ring, so if anything we read above is
