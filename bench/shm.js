@@ -151,7 +151,40 @@ async function main() {
   console.log(JSON.stringify({ latency: pairs, throughput: tp, nodeThroughput: nodeTp }));
 }
 
-if (argv[0] === '--node-consumer') {
+/**
+ * `node bench/shm.js --node-local`: the Node consumer's own cost per record, both paths, in one
+ * process (push 1000 records with ShmPublisher.publish, time popInto of each; no cross-core
+ * hand-off in it). Best of 3 rounds of 3,000,000 pops.
+ */
+function nodeLocalMain() {
+  const { ShmConsumer, ShmPublisher } = require(path.join(root, 'dist'));
+  const framed = Buffer.alloc(1000 * 36);
+  for (let i = 0; i < 1000; i++) framed.writeUInt32LE(32, i * 36);
+  const buf = Buffer.alloc(64);
+  for (const fastPath of ['fast', 'native']) {
+    const name = `ps-bench-local-${process.pid}-${fastPath}`;
+    const pub = ShmPublisher.create({ name, capacity: 1 << 20 });
+    const c = ShmConsumer.open(name, { jsFastPath: fastPath === 'fast' });
+    let best = Infinity;
+    for (let round = 0; round < 3; round++) {
+      let ns = 0n;
+      for (let k = 0; k < 3000; k++) {
+        pub.publish(framed);
+        const t0 = process.hrtime.bigint();
+        for (let i = 0; i < 1000; i++) if (c.popInto(buf) < 0) throw new Error('ring ran empty');
+        ns += process.hrtime.bigint() - t0;
+      }
+      best = Math.min(best, Number(ns) / 3e6);
+    }
+    c.close();
+    pub.close();
+    console.log(`node popInto, ${fastPath} path: ${best.toFixed(1)} ns per 32-byte record`);
+  }
+}
+
+if (argv[0] === '--node-local') {
+  nodeLocalMain();
+} else if (argv[0] === '--node-consumer') {
   nodeConsumerMain(argv[1], Number(argv[2]), argv[3]);
 } else if (argv[0] === '--node-drain') {
   nodeDrainMain(argv[1], Number(argv[2]), argv[3]);
