@@ -99,8 +99,9 @@ export interface ShmConsumerOptions {
 /** How an iterator waits for data: spin, then yield to the event loop, then sleep. */
 export interface ShmWaitOptions {
   /**
-   * When the ring runs empty, polls repeated (in JS on the fast path, else in Rust; a few ns each, no system call) before
-   * yielding to the event loop: the event loop is blocked for that long. Default 2000.
+   * When the ring runs empty, polls repeated (in JS on the fast path, else in Rust; a few ns
+   * each, no system call) before yielding to the event loop: the event loop is blocked for that
+   * long. Default 2000.
    */
   spinPolls?: number;
   /** Empty polls that yield with setImmediate before sleeping. Default 200. */

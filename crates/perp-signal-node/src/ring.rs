@@ -176,7 +176,7 @@ const EPOCH: i32 = -3;
 const CLOSED: i32 = -4;
 
 // Slots of the state block shared with the JS fast path; keep in step with FastRing in
-// ts/clients/shm.ts. f64 slots unless said otherwise.
+// ts/clients/shm-fast.ts. f64 slots unless said otherwise.
 const ST_READ: usize = 0;
 /// Sequence number of the next record; -1 while unknown.
 const ST_EXPECTED: usize = 1;
@@ -261,7 +261,9 @@ impl RingConsumer {
             })
         };
         if let Err(e) = r {
-            st.set(ST_FAST, 0.0); // never again: popInto stays exact without the fast path
+            // JS stops until the next successful call republishes our own position, which
+            // stands: the refused pops are not counted as consumed.
+            st.set(ST_FAST, 0.0);
             return Err(ring_err(env, e));
         }
         self.last_seq = st.get(ST_LAST_SEQ);
