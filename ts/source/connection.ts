@@ -43,7 +43,11 @@ export class StreamConnection extends EventEmitter<ConnectionEvents> {
   /** Resolves once the handshake completes; rejects if it fails or times out. */
   open(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(this.url, { perMessageDeflate: false, handshakeTimeout: this.opts.openTimeoutMs });
+      // No UTF-8 validation pass over every message: the fast path reads the bytes itself (a field
+      // it keeps that is not clean ASCII fails its decimal or symbol check and goes to the slow
+      // path), and the slow path's toString() turns invalid bytes into U+FFFD, which JSON.parse and
+      // the field checks then treat as any other bad frame: counted, logged, never forwarded blind.
+      const ws = new WebSocket(this.url, { perMessageDeflate: false, handshakeTimeout: this.opts.openTimeoutMs, skipUTF8Validation: true });
       this.ws = ws;
       let opened = false;
       ws.on('open', () => {
