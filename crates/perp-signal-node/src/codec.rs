@@ -324,7 +324,9 @@ impl NativeEncoder {
                 ))
             }
         };
-        let mut out = Vec::with_capacity(pool.len() / 4);
+        // Frames are ~160 bytes and encode to ~10: a quarter of the bytes in use is room enough.
+        let used = ends.last().map_or(0, |&e| e as usize).min(pool.len());
+        let mut out = Vec::with_capacity(used / 4);
         let mut assets = Assets {
             symbols: &self.symbols,
             last_ids,
