@@ -255,6 +255,42 @@ describe('fast path (Rust parse) against slow path (JSON.parse)', () => {
     });
   });
 
+  it.each(['rust', 'js'] as Parse[])('backfill (API key): the hole is announced, then filled in order before the live trades (%s)', async (parse) => {
+    await withForwarder(SYMBOLS, 13, parse, { apiKey: 'test-key' }, async (ex, fwd) => {
+      const want = new Map<string, Seen[]>(SYMBOLS.map((s) => [s, []]));
+      const add = (p: TradePayload): void => void want.get(p.s)?.push({ kind: 'trade', symbol: p.s, id: p.t, price: canon(p.p), qty: canon(p.q), time: p.T, maker: p.m });
+      const pub = (n: number): TradePayload[] => {
+        const out: TradePayload[] = [];
+        for (let i = 0; i < n; i++) out.push(...ex.publish(SYMBOLS[i % 2], 1));
+        return out;
+      };
+      pub(100).forEach(add);
+      await settle(fwd, 100, 'the first 100');
+      ex.dropClients();
+      await waitFor(() => ex.clientCount === 0, 5000, 'the drop');
+      const lost = [...ex.publish('BTCUSDT', 7), ...ex.publish('ETHUSDT', 3)];
+      await waitFor(() => ex.clientCount === 1 && fwd.source.stats().connections === 1, 5000, 'the reconnection');
+      await new Promise((r) => setTimeout(r, 50));
+      for (const s of SYMBOLS) {
+        const before = want.get(s) as Seen[];
+        const last = before[before.length - 1] as { id: number };
+        const mine = lost.filter((p) => p.s === s);
+        before.push({ kind: 'gap', symbol: s, lastId: last.id, nextId: mine[mine.length - 1].t + 1, reason: 'reconnect' });
+        mine.forEach(add);
+      }
+      pub(200).forEach(add);
+      await settle(fwd, 310, 'every trade, backfilled ones included');
+      // The frames that came during the backfill were queued by the slow path; after it, fast again.
+      pub(100).forEach(add);
+      await settle(fwd, 410, 'the trades after the backfill');
+      // Per symbol (the two backfills run concurrently): the gap notice, the filled hole, the rest.
+      const seen = decode(fwd.header, fwd.out.frames);
+      for (const s of SYMBOLS) expect(seen.filter((e) => e.symbol === s)).toEqual(want.get(s));
+      expect(fwd.source.stats().backfilled).toBe(10);
+      if (parse === 'rust') expect(fwd.pipeline.fastTrades).toBeGreaterThanOrEqual(98 + 100);
+    });
+  });
+
   it('a rotation (make-before-break, overlapping connections) loses and repeats nothing on the fast path', async () => {
     await withForwarder(SYMBOLS, 9, 'rust', { rotationMs: 150, rotationOverlapMs: 2000 }, async (ex, fwd) => {
       let rotations = 0;
