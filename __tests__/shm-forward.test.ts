@@ -43,7 +43,18 @@ describe.each(['v2', 'v1'])('perp-signal shm (wire %s)', (wire) => {
     await waitFor(() => fs.existsSync(`/dev/shm/${name}`) || fwd.exitCode !== null, 15000, `the ring (stderr: ${err})`);
     expect(fwd.exitCode).toBeNull();
 
-    const con = ShmConsumer.open(name);
+    // The file exists a moment before the producer has written its header (magic): retry that.
+    let con: ShmConsumer | undefined;
+    await waitFor(() => {
+      try {
+        con = ShmConsumer.open(name);
+        return true;
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'E_NOT_A_QUEUE') throw e;
+        return false;
+      }
+    }, 5000, 'the ring header');
+    if (!con) throw new Error('no consumer');
     const got: DecodedTrade[] = [];
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(), 20000);

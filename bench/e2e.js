@@ -5,7 +5,9 @@
 // 1. Throughput at full speed: (a) the whole path, LocalExchange replaying as fast as it can in a
 //    child process -> WebSocket -> forwarder (this process) -> TCP client (child process);
 //    (b) the forwarder's own path fed from memory: WebSocket frames (bytes, through ws's own frame
-//    parser) -> JSON.parse -> pipeline -> encode -> TCP write, and the same with Rust parsing.
+//    parser) -> BinanceSource -> pipeline -> encode -> TCP write. Each with --parse rust (shipped:
+//    Encoder.ingest parses and encodes regular frames in one native call) and --parse js (JSON.parse
+//    + Trade objects + encodeBatch, the path shipped before); BENCH_PARSE=rust or js for one.
 // 2. Added latency at 10k msgs/s: WebSocket message received -> frame written to the TCP socket
 //    and -> published to the /dev/shm ring, per trade, p50/p99/p99.9; a CDF in docs/latency-e2e.svg.
 // 3. JSON.parse in JS + encodeBatch vs Encoder.encodeJsonLines (Rust parse + encode, one call).
@@ -17,7 +19,7 @@ const path = require('node:path');
 const zlib = require('node:zlib');
 const { spawn } = require('node:child_process');
 const { Receiver } = require('ws');
-const { Encoder } = require('../dist/index.js');
+const { Encoder, BinanceSource } = require('../dist/index.js');
 const { Pipeline } = require('../dist/pipeline.js');
 const { Stats } = require('../dist/observe/stats.js');
 const { parseFrame } = require('../dist/source/parse.js');
@@ -28,6 +30,10 @@ const { DEFAULT_SYMBOLS } = require('../dist/exchange/symbols.js');
 const { root, fixture } = require('./fixture');
 const SYMBOLS = ['BTCUSDT', 'ETHUSDT', 'SOLUSDT'];
 const LAT_RATE = Number(process.env.BENCH_RATE || 10000);
+/** Parse modes compared in [1] and [2]: the shipped fast path first (BENCH_PARSE=rust,js by default). */
+const PARSE_MODES = (process.env.BENCH_PARSE || 'rust,js').split(',');
+/** Sections to run (BENCH_PART=1a,2 for some; default all: 3,1b,1a,2). */
+const PARTS = new Set((process.env.BENCH_PART || '3,1b,1a,2').split(','));
 const svgOut = process.env.BENCH_SVG || path.join(root, 'docs', 'latency-e2e.svg');
 
 const optional = (p) => {
@@ -195,19 +201,28 @@ function makeRing(encoder) {
   return shmMod.ShmPublisher.create({ name: RING, capacity: 1 << 24, headerSource: () => shmMod.headerCopyOf(encoder) });
 }
 
-/** TCP then ring, noting when each publish returned (per batch). */
+/**
+ * Both transports, noting when each publish returned (per batch). The ring goes first (BENCH_ORDER
+ * =tcp,ring for the other order): its publish is ~1 µs and a TCP write ~5-15 µs, so the ring's
+ * figure then shows the path to the ring alone, as in `perp-signal shm`, which has no TCP at all.
+ */
 function tee(tcp, ring) {
   const at = { tcp: 0, ring: 0 };
+  const ringFirst = (process.env.BENCH_ORDER || 'ring,tcp').startsWith('ring');
+  const toRing = (b) => {
+    if (ring) {
+      ring.publish(b);
+      at.ring = monoNs();
+    }
+  };
   return {
     at,
     name: 'tee',
     publish(b) {
+      if (ringFirst) toRing(b);
       tcp.publish(b);
       at.tcp = monoNs();
-      if (ring) {
-        ring.publish(b);
-        at.ring = monoNs();
-      }
+      if (!ringFirst) toRing(b);
     },
     consumers: () => tcp.consumers() + (ring ? ring.consumers() : 0),
     drops: () => tcp.drops() + (ring ? ring.drops() : 0),
@@ -219,7 +234,7 @@ function tee(tcp, ring) {
 }
 
 // ---------------------------------------------------------------- 1a: whole path over WebSocket
-async function forwarderRun(replay, speed, total, onStats) {
+async function forwarderRun(replay, speed, total, parse, onStats) {
   const ex = await startExchange(replay, speed);
   // The client is already trying to connect when the transport comes up, so the forwarder's
   // start-up (while the exchange already streams) stays short.
@@ -234,6 +249,7 @@ async function forwarderRun(replay, speed, total, onStats) {
       'stats-interval': 0,
       'heartbeat-ms': 0,
       'log-level': 'error',
+      parse,
     },
     async (encoder) => {
       const { t } = await makeTcp(encoder, port);
@@ -250,8 +266,8 @@ async function forwarderRun(replay, speed, total, onStats) {
   return { ...res, clientBytes: bytes };
 }
 
-async function throughputOverWs(replay, total) {
-  return forwarderRun(replay, 0, total, async (fwd) => {
+async function throughputOverWs(replay, total, parse) {
+  return forwarderRun(replay, 0, total, parse, async (fwd) => {
     let n = 0;
     let firstRecv = 0;
     let lastOut = 0;
@@ -273,13 +289,13 @@ async function throughputOverWs(replay, total) {
     }
     const cpu = cpuNs() - c0;
     const wall = lastOut - firstRecv;
-    return { n, handedOff: fwd.stats.snapshot().trades, wallNs: wall, cpuNs: cpu, gaps: fwd.source.stats().gaps };
+    return { n, handedOff: fwd.stats.snapshot().trades, wallNs: wall, cpuNs: cpu, gaps: fwd.source.stats().gaps, fast: fwd.pipeline.fastTrades };
   });
 }
 
 // ---------------------------------------------------------------- 2: latency at LAT_RATE
-async function latencyOverWs(replay, total) {
-  return forwarderRun(replay, 1, total, async (fwd, sink) => {
+async function latencyOverWs(replay, total, parse) {
+  return forwarderRun(replay, 1, total, parse, async (fwd, sink) => {
     const tcp = new Float64Array(total);
     const ring = new Float64Array(total);
     const wait = new Float64Array(total);
@@ -297,6 +313,14 @@ async function latencyOverWs(replay, total) {
       encStart = monoNs();
       batchLen = trades.length;
       const out = encodeBatch(trades);
+      encEnd = monoNs();
+      return out;
+    };
+    const ingest = enc.ingest.bind(enc);
+    enc.ingest = (frames, from, state) => {
+      encStart = monoNs();
+      const out = ingest(frames, from, state);
+      batchLen = out.consumed;
       encEnd = monoNs();
       return out;
     };
@@ -342,6 +366,11 @@ function wsReads(frames) {
   return reads;
 }
 
+/** The stream again with every trade id moved up by `shift`, so a later round is new trades, not duplicates. */
+function shiftIds(frames, shift) {
+  return frames.map((f) => f.replace(/"t":(\d+)/, (_, id) => `"t":${Number(id) + shift}`));
+}
+
 function assetsOf(frames) {
   const first = new Map();
   for (const f of frames) {
@@ -355,36 +384,38 @@ function assetsOf(frames) {
   });
 }
 
-async function fromMemory(frames, reads, mode, rounds) {
+/**
+ * The forwarder's own code from the ws frame parser on: `ws`'s Receiver -> BinanceSource's frame
+ * handler (`onFrame`, reached from JS: the bench plays the WebSocket connection) -> Pipeline
+ * (`parse` 'rust': Encoder.ingest; 'js': JSON.parse + encodeBatch) with the stats attached -> TcpFanout.
+ * 'ceiling': each read's frames joined and given to encodeJsonLines, no source bookkeeping at all.
+ */
+async function fromMemory(frames, roundsReads, mode) {
   const assets = assetsOf(frames);
   const encoder = new Encoder({ wire: 'v2', assets, refTime: 1723161256000 });
   const { t: tcp, port } = await makeTcp(encoder);
   const client = await startClient(port);
   for (let i = 0; i < 100 && tcp.consumers() === 0; i++) await sleep(20);
-  const receiver = new Receiver({ isServer: false, maxPayload: 1 << 20 });
-  const source = new (require('node:events').EventEmitter)();
-  source.start = async () => {};
-  source.stop = async () => {};
+  // As StreamConnection configures its WebSocket.
+  const receiver = new Receiver({ isServer: false, maxPayload: 1 << 20, skipUTF8Validation: true });
+  const source = new BinanceSource({ symbols: SYMBOLS, wsUrl: 'ws://127.0.0.1:1', restUrl: 'http://127.0.0.1:1' });
+  const conn = {};
+  const slot = { index: 0, symbols: SYMBOLS, conn, candidate: undefined };
   const stats = new Stats(SYMBOLS);
-  const pipeline = new Pipeline({ source, encoder, transports: [tcp], stats, heartbeatMs: 0 });
-  await pipeline.start();
+  const pipeline = new Pipeline({ source, encoder, transports: [tcp], stats, heartbeatMs: 0, parse: mode === 'ceiling' ? 'js' : mode });
+  await pipeline.start({ startSource: false });
   let texts = [];
-  receiver.on('message', (data) => {
-    const mono = process.hrtime.bigint();
-    if (mode === 'js') {
-      const f = parseFrame(data.toString(), 0n, mono);
-      if (f.kind === 'trade') source.emit('trade', f.trade);
-    } else {
-      texts.push(data, NL);
-    }
-  });
   let n = 0;
+  receiver.on('message', (data) => {
+    if (mode === 'ceiling') texts.push(data, NL);
+    else source.onFrame(slot, conn, data, process.hrtime.bigint());
+  });
   const c0 = cpuNs();
   const t0 = process.hrtime.bigint();
-  for (let r = 0; r < rounds; r++) {
+  for (const reads of roundsReads) {
     for (const read of reads) {
       receiver.write(read);
-      if (mode === 'rust' && texts.length > 0) {
+      if (mode === 'ceiling' && texts.length > 0) {
         const batch = encoder.encodeJsonLines(Buffer.concat(texts));
         tcp.publish(batch.framed);
         n += batch.count;
@@ -396,10 +427,11 @@ async function fromMemory(frames, reads, mode, rounds) {
   }
   const wall = Number(process.hrtime.bigint() - t0);
   const cpu = cpuNs() - c0;
-  if (mode === 'js') n = frames.length * rounds;
+  if (mode !== 'ceiling') n = stats.snapshot().trades;
+  const fast = pipeline.fastTrades;
   await pipeline.stop();
   const bytes = await client.stop();
-  return { n, wallNs: wall, cpuNs: cpu, clientBytes: bytes };
+  return { n, wallNs: wall, cpuNs: cpu, clientBytes: bytes, fast, gaps: source.stats().gaps };
 }
 const NL = Buffer.from('\n');
 
@@ -511,41 +543,55 @@ const rate = (r) => `${(r.n / (r.wallNs / 1e9)).toFixed(0)} msgs/s wall, ${(r.n 
   const frames = buildStream();
   console.log(`stream: ${frames.length} frames (21,313 real BTCUSDT + synthetic ETHUSDT, SOLUSDT), ${(frames.reduce((a, f) => a + f.length, 0) / frames.length).toFixed(0)} bytes/frame`);
 
-  console.log('\n[3] parse + encode, v2, batches of 400 frames (one 64 KiB read), CPU ns per frame');
-  const pc = parseCompare(frames, 4, 400);
-  console.log(`  JS: parseFrame (JSON.parse) + encodeBatch          ${pc.jsNs.toFixed(0)} ns/frame`);
-  console.log(`  Rust: encodeJsonLines on one joined buffer         ${pc.rustJoinedNs.toFixed(0)} ns/frame`);
-  console.log(`  Rust: join the ws Buffers, then encodeJsonLines    ${pc.rustFromWsNs.toFixed(0)} ns/frame`);
-  console.log(`  same bytes on every batch: ${pc.same}; Rust/JS = ${(pc.rustFromWsNs / pc.jsNs).toFixed(2)}`);
+  if (PARTS.has('3')) {
+    console.log('\n[3] parse + encode, v2, batches of 400 frames (one 64 KiB read), CPU ns per frame');
+    const pc = parseCompare(frames, 4, 400);
+    console.log(`  JS: parseFrame (JSON.parse) + encodeBatch          ${pc.jsNs.toFixed(0)} ns/frame`);
+    console.log(`  Rust: encodeJsonLines on one joined buffer         ${pc.rustJoinedNs.toFixed(0)} ns/frame`);
+    console.log(`  Rust: join the ws Buffers, then encodeJsonLines    ${pc.rustFromWsNs.toFixed(0)} ns/frame`);
+    console.log(`  same bytes on every batch: ${pc.same}; Rust/JS = ${(pc.rustFromWsNs / pc.jsNs).toFixed(2)}`);
+  }
 
-  const reads = wsReads(frames);
-  console.log(`\n[1b] forwarder path from memory: ${reads.length} reads of 64 KiB (ws frame parser -> parse -> encode -> TCP write), 3 rounds`);
-  const mj = await fromMemory(frames, reads, 'js', 3);
-  console.log(`  JS parse (the pipeline as shipped):  ${rate(mj)}  (client got ${mj.clientBytes} bytes)`);
-  const mr = await fromMemory(frames, reads, 'rust', 3);
-  console.log(`  Rust parse (encodeJsonLines):        ${rate(mr)}  (client got ${mr.clientBytes} bytes)`);
+  if (PARTS.has('1b')) {
+    const roundsReads = [0, 1, 2].map((r) => wsReads(r === 0 ? frames : shiftIds(frames, r * 100_000_000)));
+    console.log(`\n[1b] forwarder path from memory: ${roundsReads[0].length} reads of 64 KiB (ws frame parser -> source -> pipeline -> encode -> TCP write), 3 rounds (ids shifted each round)`);
+    for (const mode of PARSE_MODES.concat(['ceiling'])) {
+      const m = await fromMemory(frames, roundsReads, mode);
+      const label = { rust: 'rust (shipped: Encoder.ingest)', js: 'js (JSON.parse + encodeBatch)', ceiling: 'ceiling (encodeJsonLines, no source)' }[mode];
+      console.log(`  ${label.padEnd(38)} ${rate(m)}  (fast path ${m.fast}, gaps ${m.gaps}, client got ${m.clientBytes} bytes)`);
+    }
+  }
 
-  const fastFile = writeReplay(frames, 1e6);
-  console.log('\n[1a] whole path: LocalExchange (child process, replay speed 0) -> WebSocket -> forwarder -> TCP client (child)');
-  const w = await throughputOverWs(fastFile, frames.length);
-  console.log(`  ${w.n} trades, first receive .. last hand-off ${(w.wallNs / 1e9).toFixed(3)} s: ${rate(w)}; gaps ${w.gaps}; client got ${w.clientBytes} bytes`);
-  console.log(`  handed off in all (stats, incl. trades held during start-up): ${w.handedOff} of ${frames.length} sent by the exchange`);
+  if (PARTS.has('1a')) {
+    const fastFile = writeReplay(frames, 1e6);
+    console.log('\n[1a] whole path: LocalExchange (child process, replay speed 0) -> WebSocket -> forwarder -> TCP client (child)');
+    for (const parse of PARSE_MODES) {
+      const w = await throughputOverWs(fastFile, frames.length, parse);
+      console.log(`  --parse ${parse}: ${w.n} trades, first receive .. last hand-off ${(w.wallNs / 1e9).toFixed(3)} s: ${rate(w)}; gaps ${w.gaps}; fast path ${w.fast}; client got ${w.clientBytes} bytes`);
+      console.log(`    handed off in all (stats, incl. trades held during start-up): ${w.handedOff} of ${frames.length} sent by the exchange`);
+    }
+  }
+  if (!PARTS.has('2')) return;
 
   const latN = Math.min(frames.length, LAT_RATE * 6);
   const slowFile = writeReplay(frames.slice(0, latN), LAT_RATE);
-  console.log(`\n[2] added latency at ${LAT_RATE} msgs/s: ${latN} frames over the WebSocket, first second dropped as warm-up`);
-  const l = await latencyOverWs(slowFile, latN);
   const line = (name, s) =>
     s.length === 0
       ? `  ${name}: not measured`
       : `  ${name}: n=${s.length} p50 ${us(q(s, 0.5))} µs, p99 ${us(q(s, 0.99))} µs, p99.9 ${us(q(s, 0.999))} µs, max ${us(s[s.length - 1])} µs`;
-  console.log(line('received -> written to TCP socket', l.tcp));
-  console.log(line('received -> published to ring   ', l.ring));
-  console.log('  the TCP figure, split:');
-  console.log(line('  of which received -> batch encode starts', l.wait));
-  console.log(line('  of which encodeBatch (JS pack + native) ', l.encode));
-  console.log(line('  of which TCP write                      ', l.write));
-  console.log(`  batch size seen by a trade: p50 ${q(l.batch, 0.5)}, p99 ${q(l.batch, 0.99)}, max ${l.batch[l.batch.length - 1]}`);
+  // The shipped mode last, so the plot shows it.
+  let l;
+  for (const parse of PARSE_MODES.slice().reverse()) {
+    console.log(`\n[2] --parse ${parse}: added latency at ${LAT_RATE} msgs/s: ${latN} frames over the WebSocket, first second dropped as warm-up`);
+    l = await latencyOverWs(slowFile, latN, parse);
+    console.log(line('received -> written to TCP socket', l.tcp));
+    console.log(line('received -> published to ring   ', l.ring));
+    console.log('  the TCP figure, split:');
+    console.log(line('  of which received -> batch encode starts', l.wait));
+    console.log(line('  of which encode (ingest / encodeBatch)  ', l.encode));
+    console.log(line('  of which the publishes (ring, then TCP) ', l.write));
+    console.log(`  batch size seen by a trade: p50 ${q(l.batch, 0.5)}, p99 ${q(l.batch, 0.99)}, max ${l.batch[l.batch.length - 1]}`);
+  }
   const series = [{ label: `→ TCP socket write (p99 ${us(q(l.tcp, 0.99))} µs)`, sorted: l.tcp }];
   if (l.ring.length) series.push({ label: `→ shm ring publish (p99 ${us(q(l.ring, 0.99))} µs)`, sorted: l.ring });
   series.push({ label: `→ batch encode starts (p99 ${us(q(l.wait, 0.99))} µs)`, sorted: l.wait });

@@ -56,5 +56,5 @@ export type {
   ShmRecord,
   ShmWaitOptions,
 } from './clients/shm';
-export { Pipeline, frame } from './pipeline';
+export { Pipeline } from './pipeline';
 export type { Handoff, PipelineEvents, PipelineOptions, FrameEncoder, Transport, TradeSource } from './pipeline';

@@ -8,6 +8,8 @@
  */
 import { EventEmitter } from 'node:events';
 import type { GapEvent, Trade } from './types';
+import type { IngestRun, IngestState, RawFrames } from './codec/encoder';
+import { HandoffColumns, type Handoff } from './handoff';
 import type { Stats } from './observe/stats';
 import { noopLogger, type Logger } from './observe/logger';
 
@@ -18,6 +20,8 @@ export interface FrameEncoder {
   encodeBatch(trades: readonly Trade[]): Buffer;
   gap(g: GapEvent): Buffer | null;
   heartbeat(nowMs: number): Buffer | null;
+  /** Rust parse + encode of a run of regular raw frames (`Encoder.ingest`); optional. */
+  ingest?(frames: RawFrames, from: number, state: IngestState): IngestRun;
 }
 
 /** A destination of framed bytes (TCP fan-out, shm ring, NATS). */
@@ -38,6 +42,47 @@ export interface TradeSource extends EventEmitter {
   stop(): Promise<void>;
 }
 
+/** Raw frames queued by an ingest source, with their receive times. */
+export interface QueuedFrames extends RawFrames {
+  /** Per frame: monotonic receive time, ns as a number. */
+  readonly recvMonoNs: Float64Array;
+}
+
+/** What a source gives the pipeline to parse and encode its raw frames in Rust (BinanceSource). */
+export interface IngestPort {
+  readonly frames: QueuedFrames;
+  /** Per-asset last ids and blocked flags, in `symbols` order; the source's own state. */
+  readonly state: IngestState;
+  /** Brings the blocked flags up to date with the source's state. */
+  refresh(): void;
+  /** Frames `from .. from + n` were encoded by the fast path; `meta` = n × (asset, tradeId, tradeTime). */
+  delivered(from: number, n: number, meta: Float64Array): void;
+  /** Frame `i` goes through the source's full rules (it may emit 'trade' and 'gap'). */
+  slow(i: number): void;
+  /** Every queued frame was handled. */
+  clear(): void;
+}
+
+/** What the pipeline gives the source when it attaches. */
+export interface IngestLink {
+  /** Wire order symbols; the source refuses (returns null) if its own order differs. */
+  readonly symbols: readonly string[];
+  /** A frame was queued: flush at the end of this turn. */
+  wake(): void;
+  /** Handle everything queued now (before the source changes state outside a frame). */
+  drain(): void;
+}
+
+/** A source whose trades can take the fast path. */
+export interface IngestSource extends TradeSource {
+  attachIngest(link: IngestLink): IngestPort | null;
+  detachIngest(): void;
+}
+
+function isIngestSource(s: TradeSource): s is IngestSource {
+  return typeof (s as Partial<IngestSource>).attachIngest === 'function';
+}
+
 export interface PipelineOptions {
   source: TradeSource;
   encoder: FrameEncoder;
@@ -46,70 +91,17 @@ export interface PipelineOptions {
   /** Send a heartbeat frame (v2) after this long without any frame; 0 disables. */
   heartbeatMs?: number;
   logger?: Logger;
+  /**
+   * Where the exchange's JSON is parsed: 'rust' (default: regular frames are parsed and encoded in
+   * one native call, `Encoder.ingest`) or 'js' (JSON.parse and a Trade object per frame).
+   */
+  parse?: 'rust' | 'js';
 }
 
-/**
- * One hand-off of trades to the transports, for stats and benchmarks. The arrays are reused
- * between events: copy what you keep. Built only when someone listens to 'handoff'.
- */
-export interface Handoff {
-  count: number;
-  /** Per trade: index into `pipeline.symbols`. */
-  asset: ArrayLike<number>;
-  tradeId: ArrayLike<number>;
-  /** Exchange trade time, ms. */
-  tradeTime: ArrayLike<number>;
-  /** Per trade: monotonic receive time of its WebSocket frame, ns as a number (`process.hrtime.bigint()` clock). */
-  recvMonoNs: ArrayLike<number>;
-  /** Monotonic time the last transport's publish returned, ns. */
-  sentMonoNs: number;
-}
+export type { Handoff } from './handoff';
 
 export interface PipelineEvents {
   handoff: [h: Handoff];
-}
-
-/** Reused per-trade columns of the 'handoff' event. */
-class HandoffColumns {
-  private cap = 0;
-  private asset = new Float64Array(0);
-  private tradeId = new Float64Array(0);
-  private tradeTime = new Float64Array(0);
-  private recv = new Float64Array(0);
-
-  /** Fills the columns from trades and returns the event (views of length `n`). */
-  fromTrades(batch: readonly Trade[], index: ReadonlyMap<string, number>, sentMonoNs: number): Handoff {
-    const n = batch.length;
-    this.reserve(n);
-    for (let i = 0; i < n; i++) {
-      const t = batch[i];
-      this.asset[i] = index.get(t.symbol) ?? -1;
-      this.tradeId[i] = t.tradeId;
-      this.tradeTime[i] = t.tradeTime;
-      this.recv[i] = Number(t.recvMonoNs);
-    }
-    return this.view(n, sentMonoNs);
-  }
-
-  private reserve(n: number): void {
-    if (n <= this.cap) return;
-    this.cap = Math.max(n, this.cap * 2, 64);
-    this.asset = new Float64Array(this.cap);
-    this.tradeId = new Float64Array(this.cap);
-    this.tradeTime = new Float64Array(this.cap);
-    this.recv = new Float64Array(this.cap);
-  }
-
-  private view(n: number, sentMonoNs: number): Handoff {
-    return {
-      count: n,
-      asset: this.asset.subarray(0, n),
-      tradeId: this.tradeId.subarray(0, n),
-      tradeTime: this.tradeTime.subarray(0, n),
-      recvMonoNs: this.recv.subarray(0, n),
-      sentMonoNs,
-    };
-  }
 }
 
 export function frame(payload: Buffer): Buffer {
@@ -130,12 +122,16 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   private heartbeatTimer?: NodeJS.Timeout;
   private readonly logger: Logger;
   private readonly flushBound = (): void => this.flush();
-  private readonly onTrade = (t: Trade): void => {
-    this.pending.push(t);
+  /** Flush at the end of this turn (one socket read's frames are one batch). */
+  private readonly wake = (): void => {
     if (!this.scheduled) {
       this.scheduled = true;
       queueMicrotask(this.flushBound);
     }
+  };
+  private readonly onTrade = (t: Trade): void => {
+    this.pending.push(t);
+    this.wake();
   };
   private readonly onGap = (g: GapEvent): void => {
     // A gap notice belongs after the trades before it: flush first to keep stream order.
@@ -145,8 +141,12 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     if (payload) this.send(frame(payload));
     else for (const t of this.opts.transports) t.uncarriedGap?.(g);
   };
+  private port?: IngestPort;
+  private draining = false;
   /** Trades that could not be encoded (logged one by one); the consumer sees them as a gap. */
   rejected = 0;
+  /** Trades parsed and encoded by the fast path (`Encoder.ingest`); the rest went through Trade objects. */
+  fastTrades = 0;
 
   constructor(private readonly opts: PipelineOptions) {
     super();
@@ -165,8 +165,12 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
 
   /** Attaches to the source; starts it unless the caller already did (`startSource: false`). */
   async start(opts: { startSource?: boolean } = {}): Promise<void> {
-    this.opts.source.on('trade', this.onTrade);
-    this.opts.source.on('gap', this.onGap);
+    const { source, encoder } = this.opts;
+    source.on('trade', this.onTrade);
+    source.on('gap', this.onGap);
+    if ((this.opts.parse ?? 'rust') === 'rust' && encoder.ingest && isIngestSource(source)) {
+      this.port = source.attachIngest({ symbols: this.symbols, wake: this.wake, drain: this.flushBound }) ?? undefined;
+    }
     const hb = this.opts.heartbeatMs ?? 1000;
     if (hb > 0) {
       this.heartbeatTimer = setInterval(() => this.heartbeat(hb), Math.max(10, Math.floor(hb / 4)));
@@ -188,9 +192,61 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     for (const t of this.opts.transports) t.publish(framed);
   }
 
-  /** Encodes and hands off everything pending. Called as a microtask; safe to call any time. */
+  /**
+   * Encodes and hands off everything pending: trades emitted by the source, then the raw frames it
+   * queued. Called as a microtask; safe to call any time.
+   */
   flush(): void {
     this.scheduled = false;
+    this.flushTrades();
+    // Re-entered from a gap that a frame of the run being drained raised: its trades only.
+    if (this.draining) return;
+    const port = this.port;
+    if (port && port.frames.count > 0) this.drainFrames(port);
+  }
+
+  /**
+   * Runs of regular frames are parsed and encoded in one native call each; the frame a run stops at
+   * goes through the source's full rules right there, and its output is handed off before the next
+   * run, so the order on the wire is the order of the frames.
+   */
+  private drainFrames(port: IngestPort): void {
+    const encoder = this.opts.encoder;
+    const q = port.frames;
+    const n = q.count;
+    this.draining = true;
+    try {
+      let from = 0;
+      while (from < n) {
+        port.refresh();
+        let run: IngestRun | undefined;
+        try {
+          run = encoder.ingest?.(q, from, port.state);
+        } catch (e) {
+          // Inconsistent arguments: a bug of ours, not the exchange's. Keep going on the slow path.
+          this.logger.error('fast path refused its input; using the slow path', { error: String(e) });
+        }
+        const consumed = run?.consumed ?? 0;
+        if (run && consumed > 0) {
+          this.send(run.framed);
+          this.recordRun(run.meta, consumed, q.recvMonoNs, from);
+          this.fastTrades += consumed;
+          port.delivered(from, consumed, run.meta);
+          from += consumed;
+        }
+        if (from < n && (run === undefined || run.stop !== 'end' || consumed === 0)) {
+          port.slow(from);
+          from += 1;
+          this.flushTrades();
+        }
+      }
+    } finally {
+      port.clear();
+      this.draining = false;
+    }
+  }
+
+  private flushTrades(): void {
     const batch = this.pending;
     if (batch.length === 0) return;
     this.pending = [];
@@ -226,6 +282,12 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     }
   }
 
+  private recordRun(meta: Float64Array, n: number, recv: Float64Array, from: number): void {
+    if (this.listenerCount('handoff') === 0) return;
+    const sent = Number(process.hrtime.bigint());
+    this.emit('handoff', this.columns.fromMeta(meta, n, recv, from, sent));
+  }
+
   private record(batch: Trade[]): void {
     if (this.listenerCount('handoff') === 0) return;
     const sent = Number(process.hrtime.bigint());
@@ -234,6 +296,9 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
 
   async stop(): Promise<void> {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.flush();
+    if (this.port && isIngestSource(this.opts.source)) this.opts.source.detachIngest();
+    this.port = undefined;
     this.opts.source.off('trade', this.onTrade);
     this.opts.source.off('gap', this.onGap);
     await this.opts.source.stop();

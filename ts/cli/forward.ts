@@ -26,6 +26,11 @@ export const forwarderOptions = {
   wire: { choices: ['v2', 'v1'], default: 'v2', describe: 'Wire format: v2 (lossless, default) or v1 (original)' },
   'stats-interval': { type: 'number', default: 10, describe: 'Seconds between stats lines on stderr; 0 = off' },
   'metrics-port': { type: 'number', describe: 'Serve Prometheus metrics on this port at /metrics (default: off)' },
+  parse: {
+    choices: ['rust', 'js'],
+    default: 'rust',
+    describe: "Where the exchange's JSON is parsed: rust (regular trade frames parsed and encoded in one native call) or js (JSON.parse per frame)",
+  },
   'heartbeat-ms': {
     type: 'number',
     default: 1000,
@@ -39,6 +44,7 @@ export interface ForwarderArgs extends LogArgs {
   'stats-interval'?: number;
   'metrics-port'?: number;
   'heartbeat-ms'?: number;
+  parse?: string;
   'ws-url'?: string;
   'rest-url'?: string;
   'api-key'?: string;
@@ -181,6 +187,7 @@ export async function startForwarder(
     stats,
     heartbeatMs: argv['heartbeat-ms'] ?? 1000,
     logger,
+    parse: argv.parse === 'js' ? 'js' : 'rust',
   });
   // Same tick: stop holding, pass on what was held, attach the pipeline (no trade in between).
   release();

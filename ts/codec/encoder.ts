@@ -19,6 +19,8 @@ interface NativeEncoder {
   encodePacked(nums: Uint8Array, text: Uint8Array, framed: boolean): Buffer;
   /** Raw trade frames (JSON, '\n'-separated) to u32-LE frames; `meta`: count, then 3 f64 per trade. */
   encodeJson(lines: Uint8Array, meta: Float64Array): Buffer;
+  /** The fast path: `meta` gets consumed, stop code, then 3 f64 per trade; `lastIds` advanced in place. */
+  ingest(pool: Uint8Array, ends: Uint32Array, from: number, lastIds: Float64Array, blocked: Uint8Array, meta: Float64Array): Buffer;
   header(): Buffer;
   snapshot(): Buffer;
   heartbeat(nowMs: number): Buffer | null;
@@ -83,6 +85,45 @@ export interface JsonBatch {
   /** Trades encoded (= non-empty lines). */
   count: number;
   /** `count` × (asset index, tradeId, tradeTime), for gap and duplicate checks. A view, valid until the next call. */
+  meta: Float64Array;
+}
+
+/** Raw exchange frames back to back in one buffer: frame `i` is `pool[ends[i - 1] ?? 0 .. ends[i]]`. */
+export interface RawFrames {
+  pool: Uint8Array;
+  /** End offsets; only the first `count` are read. */
+  ends: Uint32Array;
+  count: number;
+}
+
+/** Per-asset state in the encoder's asset order, shared with the source that owns it. */
+export interface IngestState {
+  /** Last delivered trade id per asset, NaN = unknown; `ingest` advances it for every trade it encodes. */
+  lastIds: Float64Array;
+  /** Non-zero: that asset's frames need the source's slow path. */
+  blocked: Uint8Array;
+}
+
+/** Why `ingest` stopped: 'end' (every frame consumed), else what makes the next frame irregular. */
+export type IngestStop =
+  | 'end'
+  | 'not-a-trade'
+  | 'unknown-symbol'
+  | 'blocked'
+  | 'first-trade'
+  | 'out-of-sequence'
+  | 'encode-failed';
+
+const INGEST_STOPS: readonly IngestStop[] = ['end', 'not-a-trade', 'unknown-symbol', 'blocked', 'first-trade', 'out-of-sequence', 'encode-failed'];
+
+/** What `Encoder.ingest` gives: the frames of the regular run and what the caller needs per trade. */
+export interface IngestRun {
+  /** u32-LE framed messages, one per consumed frame, in order. */
+  framed: Buffer;
+  /** Frames consumed from `from` on; frame `from + consumed` (if any) is irregular. */
+  consumed: number;
+  stop: IngestStop;
+  /** `consumed` × (asset index, tradeId, tradeTime). A view, valid until the next call. */
   meta: Float64Array;
 }
 
@@ -153,6 +194,23 @@ export class Encoder {
     const framed = nativeCall(() => this.native.encodeJson(lines, meta));
     const count = meta[0];
     return { framed, count, meta: meta.subarray(1, 1 + 3 * count) };
+  }
+
+  /**
+   * The forwarder's fast path: parses raw frames `from..count` in Rust and encodes them while they
+   * are *regular* (a trade of a known asset that is not blocked, with id = its last id + 1), in one
+   * native call, advancing `state.lastIds`. Stops before the first irregular frame, which the caller
+   * handles with its full rules before calling again after it. Throws (`E_INVALID_ARG`) only for
+   * inconsistent arguments, then changes nothing.
+   */
+  ingest(frames: RawFrames, from: number, state: IngestState): IngestRun {
+    const need = 2 + 3 * Math.max(0, frames.count - from);
+    if (this.meta.length < need) this.meta = new Float64Array(Math.max(need, 2 * this.meta.length));
+    const meta = this.meta;
+    const ends = frames.count === frames.ends.length ? frames.ends : frames.ends.subarray(0, frames.count);
+    const framed = nativeCall(() => this.native.ingest(frames.pool, ends, from, state.lastIds, state.blocked, meta));
+    const consumed = meta[0];
+    return { framed, consumed, stop: INGEST_STOPS[meta[1]] ?? 'end', meta: meta.subarray(2, 2 + 3 * consumed) };
   }
 
   /** Packs trades for one native call: numbers in a reused Float64Array, strings in one buffer. */

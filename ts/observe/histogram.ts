@@ -6,6 +6,8 @@
 const SUB_BITS = 5;
 const SUB = 1 << SUB_BITS;
 const RANGES = 48; // covers 0 .. 2^53 ns
+const TWO_32 = 2 ** 32;
+const POW2 = Array.from({ length: 64 }, (_, i) => 2 ** i);
 
 export class LatencyHistogram {
   private counts = new Float64Array(RANGES * SUB);
@@ -47,11 +49,13 @@ export class LatencyHistogram {
 
   private static index(v: number): number {
     if (v < SUB) return v;
-    let e = v < 2 ** 32 ? 31 - Math.clz32(v) : Math.floor(Math.log2(v));
-    // log2 can round up just below a power of two; correct so that 2^e <= v < 2^(e+1).
-    if (2 ** e > v) e -= 1;
-    const exp = e - SUB_BITS;
-    const sub = Math.floor(v / 2 ** exp) - SUB;
+    // Integer bit tricks only (no log2/pow): this runs twice per trade in the stats.
+    if (v < TWO_32) {
+      const exp = 31 - Math.clz32(v) - SUB_BITS;
+      return (exp + 1) * SUB + ((v >>> exp) - SUB);
+    }
+    const exp = 63 - Math.clz32(Math.floor(v / TWO_32)) - SUB_BITS;
+    const sub = Math.floor(v / POW2[exp]) - SUB;
     return Math.min((exp + 1) * SUB + sub, RANGES * SUB - 1);
   }
 

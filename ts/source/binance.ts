@@ -11,7 +11,9 @@ import type { GapEvent, SymbolInfo, Trade } from '../types';
 import { Backoff, sleep } from './backoff';
 import { StreamConnection, type ConnectionOptions } from './connection';
 import { DEFAULT_REST_URL, DEFAULT_WS_URL } from './endpoints';
-import { parseFrame, receiveTimes } from './parse';
+import { parseFrame, receiveTimes, wallOfMono } from './parse';
+import { FramePool } from './frame-pool';
+import type { IngestLink, IngestPort } from '../pipeline';
 import { RestClient } from './rest';
 import { fetchReferences, validateSymbols } from './symbols';
 
@@ -108,16 +110,35 @@ interface Pending {
   raw?: string;
 }
 
-interface SymState {
-  lastId?: number;
+class SymState {
   /** Gaps found next are due to a connection window, not an id jump inside a connection. */
-  window: boolean;
-  backfilling: boolean;
-  queue: Pending[];
+  window = false;
+  backfilling = false;
+  queue: Pending[] = [];
   /** Trades from a rotation's new connection that are ahead of the old one. */
-  held: Pending[];
-  overlapped: boolean;
-  stats: SymbolStats;
+  held: Pending[] = [];
+  overlapped = false;
+  stats: SymbolStats = { trades: 0, gaps: 0, missed: 0, duplicates: 0, backfilled: 0 };
+
+  /** `ids` is shared with the fast path (`Encoder.ingest` advances it): one truth for both paths. */
+  constructor(
+    readonly index: number,
+    private readonly ids: Float64Array,
+  ) {}
+
+  get lastId(): number | undefined {
+    const v = this.ids[this.index];
+    return Number.isNaN(v) ? undefined : v;
+  }
+
+  set lastId(v: number | undefined) {
+    this.ids[this.index] = v ?? NaN;
+  }
+
+  /** Its frames must take the slow path: a reconnect window, a backfill or held trades pending. */
+  get blocked(): boolean {
+    return this.window || this.backfilling || this.held.length > 0;
+  }
 }
 
 interface Slot {
@@ -149,6 +170,12 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
   private readonly rest: RestClient;
   private readonly symbols: string[];
   private readonly state = new Map<string, SymState>();
+  /** In `symbols` order; the memory behind every SymState.lastId. */
+  private readonly lastIds: Float64Array;
+  private readonly blocked: Uint8Array;
+  private readonly bySymbolIndex: SymState[] = [];
+  /** Set while a pipeline parses our frames in Rust (see attachIngest). */
+  private ingest?: { link: IngestLink; pool: FramePool; tradeListeners: number };
   private readonly slots: Slot[] = [];
   private readonly counters = {
     messages: 0,
@@ -184,16 +211,13 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
       backoffBaseMs: opts.restBackoffMs,
       logger: this.logger,
     });
-    for (const s of this.symbols) {
-      this.state.set(s, {
-        window: false,
-        backfilling: false,
-        queue: [],
-        held: [],
-        overlapped: false,
-        stats: { trades: 0, gaps: 0, missed: 0, duplicates: 0, backfilled: 0 },
-      });
-    }
+    this.lastIds = new Float64Array(this.symbols.length).fill(NaN);
+    this.blocked = new Uint8Array(this.symbols.length);
+    this.symbols.forEach((s, i) => {
+      const st = new SymState(i, this.lastIds);
+      this.state.set(s, st);
+      this.bySymbolIndex.push(st);
+    });
   }
 
   /** Validates the symbols and fetches tick/step sizes and reference prices. Opens no socket. */
@@ -238,6 +262,7 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
   }
 
   async stop(): Promise<void> {
+    this.drain();
     this.running = false;
     this.stopping.abort();
     const closing: Promise<void>[] = [];
@@ -315,7 +340,7 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
   }
 
   private wire(slot: Slot, conn: StreamConnection): void {
-    conn.on('text', (text, wall, mono) => this.onText(slot, conn, text, wall, mono));
+    conn.on('text', (data, mono) => this.onFrame(slot, conn, data, mono));
     conn.on('binary', (size) => {
       this.counters.malformed += 1;
       this.badLog.warn('binary', 'unexpected binary frame', { size, connection: slot.index });
@@ -325,6 +350,7 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
 
   private onDown(slot: Slot, conn: StreamConnection, why: string): void {
     if (!this.running) return;
+    this.drain();
     if (conn === slot.candidate) {
       slot.candidate = undefined;
       this.logger.warn('rotation: new connection failed; keeping the old one', { connection: slot.index, why });
@@ -361,6 +387,7 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
   /** Make-before-break: open a second connection; promote it once it overlaps the old one. */
   private async rotate(slot: Slot): Promise<void> {
     if (!this.running || !slot.conn || slot.candidate) return;
+    this.drain();
     const cand = new StreamConnection(slot.url, this.connectionOptions());
     for (const s of slot.symbols) {
       const st = this.sym(s);
@@ -395,6 +422,7 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
   private promote(slot: Slot): void {
     const cand = slot.candidate;
     if (!cand) return;
+    this.drain();
     const old = slot.conn;
     slot.conn = cand;
     slot.candidate = undefined;
@@ -418,41 +446,116 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
     return st;
   }
 
-  private onText(slot: Slot, conn: StreamConnection, text: string, wall: bigint, mono: bigint): void {
+  /**
+   * Every text frame. With a pipeline attached (attachIngest), a frame of the slot's current
+   * connection while no rotation is under way is queued raw for the pipeline's flush, which
+   * parses and encodes the regular ones in Rust and hands the others back to `slowFrame`; any
+   * other frame first drains that queue (order), then takes the slow path here.
+   */
+  private onFrame(slot: Slot, conn: StreamConnection, data: Buffer, mono: bigint): void {
     this.counters.messages += 1;
+    const ing = this.ingest;
+    if (ing) {
+      if (conn === slot.conn && !slot.candidate && this.listenerCount('trade') === ing.tradeListeners) {
+        ing.pool.push(data, Number(mono), slot.index);
+        ing.link.wake();
+        return;
+      }
+      this.drain();
+    }
+    this.onText(slot, conn, data.toString(), wallOfMono(mono), mono);
+  }
+
+  private onText(slot: Slot, conn: StreamConnection, text: string, wall: bigint, mono: bigint): void {
+    const r = this.classify(text, wall, mono, slot.index);
+    if (!r) return;
+    const { st, p } = r;
+    if (conn === slot.candidate) {
+      this.fromCandidate(slot, st, p);
+      return;
+    }
+    if (conn !== slot.conn) return; // a closing connection's last frames
+    this.current(st, p);
+  }
+
+  /** A trade frame of the slot's current connection. */
+  private current(st: SymState, p: Pending): void {
+    this.accept(st, p);
+    if (st.held.length > 0) this.releaseHeld(st);
+  }
+
+  /** Parses a frame; counts and logs anything that is not a trade of ours. */
+  private classify(text: string, wall: bigint, mono: bigint, connection: number): { st: SymState; p: Pending } | undefined {
     const f = parseFrame(text, wall, mono);
     switch (f.kind) {
       case 'trade':
         break;
       case 'malformed':
         this.counters.malformed += 1;
-        this.badLog.warn('malformed', `malformed frame (${f.why}) ignored`, { sample: text.slice(0, 120), connection: slot.index });
-        return;
+        this.badLog.warn('malformed', `malformed frame (${f.why}) ignored`, { sample: text.slice(0, 120), connection });
+        return undefined;
       case 'error':
         this.counters.errorFrames += 1;
-        this.badLog.warn('error-frame', `exchange sent an error frame: ${f.msg}`, { code: f.code, connection: slot.index });
-        return;
+        this.badLog.warn('error-frame', `exchange sent an error frame: ${f.msg}`, { code: f.code, connection });
+        return undefined;
       case 'unknown':
         this.counters.unknownEvents += 1;
-        this.badLog.warn('unknown', `unknown event '${f.event}' ignored`, { connection: slot.index });
-        return;
+        this.badLog.warn('unknown', `unknown event '${f.event}' ignored`, { connection });
+        return undefined;
       case 'result':
-        return;
+        return undefined;
     }
     const st = this.state.get(f.trade.symbol);
     if (!st) {
       this.counters.unknownEvents += 1;
       this.badLog.warn('foreign', `trade for unsubscribed symbol ${f.trade.symbol} ignored`);
-      return;
+      return undefined;
     }
-    const p: Pending = { trade: f.trade, raw: text };
-    if (conn === slot.candidate) {
-      this.fromCandidate(slot, st, p);
-      return;
+    return { st, p: { trade: f.trade, raw: text } };
+  }
+
+  /**
+   * Lets a pipeline parse and encode our frames in Rust (Pipeline with parse 'rust'). Refused
+   * (null) when its asset order is not ours, since the last ids are shared by index.
+   */
+  attachIngest(link: IngestLink): IngestPort | null {
+    if (link.symbols.length !== this.symbols.length || link.symbols.some((s, i) => s !== this.symbols[i])) return null;
+    const pool = new FramePool();
+    this.ingest = { link, pool, tradeListeners: this.listenerCount('trade') };
+    return {
+      frames: pool,
+      state: { lastIds: this.lastIds, blocked: this.blocked },
+      refresh: () => {
+        const b = this.blocked;
+        for (let i = 0; i < b.length; i++) b[i] = this.bySymbolIndex[i].blocked ? 1 : 0;
+      },
+      delivered: (from, n, meta) => this.deliveredFast(pool, from, n, meta),
+      slow: (i) => {
+        const mono = BigInt(pool.recvMonoNs[i]);
+        const r = this.classify(pool.text(i), wallOfMono(mono), mono, pool.origin[i]);
+        if (r) this.current(r.st, r.p);
+      },
+      clear: () => pool.clear(),
+    };
+  }
+
+  detachIngest(): void {
+    this.ingest = undefined;
+  }
+
+  /** Handles every queued frame now: before anything changes state outside a frame. */
+  private drain(): void {
+    if (this.ingest && this.ingest.pool.count > 0) this.ingest.link.drain();
+  }
+
+  /** Bookkeeping of trades the fast path encoded: counts, and 'frame' for `record`-like listeners. */
+  private deliveredFast(pool: FramePool, from: number, n: number, meta: Float64Array): void {
+    this.counters.trades += n;
+    for (let k = 0; k < n; k++) this.bySymbolIndex[meta[3 * k]].stats.trades += 1;
+    if (this.listenerCount('frame') === 0) return;
+    for (let k = 0; k < n; k++) {
+      this.emit('frame', pool.text(from + k), wallOfMono(BigInt(pool.recvMonoNs[from + k])));
     }
-    if (conn !== slot.conn) return; // a closing connection's last frames
-    this.accept(st, p);
-    if (st.held.length > 0) this.releaseHeld(st);
   }
 
   private fromCandidate(slot: Slot, st: SymState, p: Pending): void {
@@ -532,6 +635,7 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
     try {
       for (let page = 0; page < 100 && next < gap.nextId && this.running; page++) {
         const rows = await this.rest.historicalTrades(gap.symbol, next, Math.min(1000, gap.nextId - next));
+        this.drain();
         if (rows.length === 0) break;
         for (const r of rows) {
           if (r.id < next || r.id >= gap.nextId) continue;
@@ -565,6 +669,7 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
     if (next < gap.nextId && count > 0) {
       this.warn({ code: 'W_BACKFILL_PARTIAL', message: `backfill of ${gap.symbol} stopped at id ${next - 1} of ${gap.nextId - 1}`, symbol: gap.symbol });
     }
+    this.drain();
     st.backfilling = false;
     const queued = st.queue;
     st.queue = [];

@@ -5,7 +5,6 @@
  */
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
-import { receiveTimes } from './parse';
 
 export interface ConnectionOptions {
   /** Send our ping this often, ms (0 = never). */
@@ -19,7 +18,8 @@ export interface ConnectionOptions {
 }
 
 export interface ConnectionEvents {
-  text: [text: string, wall: bigint, mono: bigint];
+  /** A text message's raw bytes (not decoded: the fast path parses them in Rust) and its monotonic receive time, ns. */
+  text: [data: Buffer, recvMonoNs: bigint];
   binary: [size: number];
   down: [reason: string];
 }
@@ -43,7 +43,11 @@ export class StreamConnection extends EventEmitter<ConnectionEvents> {
   /** Resolves once the handshake completes; rejects if it fails or times out. */
   open(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(this.url, { perMessageDeflate: false, handshakeTimeout: this.opts.openTimeoutMs });
+      // No UTF-8 validation pass over every message: the fast path reads the bytes itself (a field
+      // it keeps that is not clean ASCII fails its decimal or symbol check and goes to the slow
+      // path), and the slow path's toString() turns invalid bytes into U+FFFD, which JSON.parse and
+      // the field checks then treat as any other bad frame: counted, logged, never forwarded blind.
+      const ws = new WebSocket(this.url, { perMessageDeflate: false, handshakeTimeout: this.opts.openTimeoutMs, skipUTF8Validation: true });
       this.ws = ws;
       let opened = false;
       ws.on('open', () => {
@@ -53,11 +57,12 @@ export class StreamConnection extends EventEmitter<ConnectionEvents> {
         resolve();
       });
       ws.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
-        const { wall, mono } = receiveTimes();
+        const mono = process.hrtime.bigint();
         this.lastMessageAt = Date.now();
         this.messages += 1;
-        if (isBinary) this.emit('binary', (data as Buffer).length);
-        else this.emit('text', data.toString(), wall, mono);
+        const buf = asBuffer(data);
+        if (isBinary) this.emit('binary', buf.length);
+        else this.emit('text', buf, mono);
       });
       ws.on('pong', () => {
         if (this.pongDeadline) clearTimeout(this.pongDeadline);
@@ -138,4 +143,11 @@ export class StreamConnection extends EventEmitter<ConnectionEvents> {
       else ws.close(1000, 'bye');
     });
   }
+}
+
+/** `ws` hands a Buffer with its default binaryType; the other shapes only if someone changed it. */
+function asBuffer(data: WebSocket.RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
 }

@@ -75,12 +75,17 @@ let wallBase = BigInt(Date.now()) * 1_000_000n;
 /** Re-read the wall clock this often so weeks of monotonic drift (NTP slewing) cannot pile up. */
 const REANCHOR_NS = 60_000_000_000n;
 
-/** Receive timestamps: monotonic ns, and wall ns derived from it (ns resolution, one clock read). */
-export function receiveTimes(): { wall: bigint; mono: bigint } {
-  const mono = process.hrtime.bigint();
+/** Wall-clock ns of a monotonic reading (`process.hrtime.bigint()`) taken a moment ago. */
+export function wallOfMono(mono: bigint): bigint {
   if (mono - monoBase > REANCHOR_NS) {
     monoBase = mono;
     wallBase = BigInt(Date.now()) * 1_000_000n;
   }
-  return { wall: wallBase + (mono - monoBase), mono };
+  return wallBase + (mono - monoBase);
+}
+
+/** Receive timestamps: monotonic ns, and wall ns derived from it (ns resolution, one clock read). */
+export function receiveTimes(): { wall: bigint; mono: bigint } {
+  const mono = process.hrtime.bigint();
+  return { wall: wallOfMono(mono), mono };
 }

@@ -7,6 +7,7 @@
 
 pub mod decimal;
 pub mod error;
+pub mod ingest;
 pub mod ring;
 pub mod route;
 pub mod trade_json;

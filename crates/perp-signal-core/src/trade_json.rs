@@ -8,6 +8,7 @@
 //! without escapes (Binance never escapes them) and `E`, `T`, `t` plain integer literals. Anything
 //! else is a typed error naming the byte offset; skipped values get a full JSON syntax check.
 use crate::error::CodecError;
+use crate::wire::TradeRef;
 
 /// Nesting deeper than this in a skipped value is refused rather than recursed into.
 const MAX_DEPTH: usize = 32;
@@ -33,6 +34,21 @@ pub struct JsonTrade<'a> {
     pub maker: bool,
     /// `X`; `MARKET` when absent (as the JS source does).
     pub kind: &'a [u8],
+}
+
+impl<'a> JsonTrade<'a> {
+    /// The encoder's view of this trade as asset `asset`.
+    pub fn to_ref(&self, asset: usize) -> TradeRef<'a> {
+        TradeRef {
+            asset,
+            time: self.trade_time,
+            trade_id: self.trade_id,
+            price: self.price,
+            qty: self.qty,
+            maker: self.maker,
+            kind: self.kind,
+        }
+    }
 }
 
 #[derive(Default, Clone, Copy)]
@@ -285,13 +301,43 @@ impl<'a> Cursor<'a> {
 /// Parses one frame into a trade. Errors: `BadJson` (syntax, or a kept field of the wrong shape)
 /// and `NotATrade` (valid JSON that is some other event or lacks a field).
 pub fn parse_trade(frame: &[u8]) -> Result<JsonTrade<'_>, CodecError> {
+    parse(frame, false)
+}
+
+/// Like [`parse_trade`], but also refuses (`NotATrade`) what a `JSON.parse` reader such as
+/// ts/source/parse.ts would take for something else or read differently: an `error`, `result` or
+/// `id` key at the top, a `data` that is not an object, or an escaped key (`"d\u0061ta"` is `data`
+/// to `JSON.parse`). The forwarder's fast path uses it so that it never accepts a frame the source's
+/// own rules would not.
+pub fn parse_plain_trade(frame: &[u8]) -> Result<JsonTrade<'_>, CodecError> {
+    parse(frame, true)
+}
+
+fn not_plain(what: &str) -> CodecError {
+    CodecError::NotATrade(format!("{what}: left to the full reader"))
+}
+
+fn parse(frame: &[u8], plain: bool) -> Result<JsonTrade<'_>, CodecError> {
     let mut c = Cursor { b: frame, i: 0 };
     let mut top = Fields::default();
     let mut data: Option<Fields> = None;
     c.object(0, |c, key, depth| {
+        if plain {
+            match key {
+                None => return Err(not_plain("escaped key")),
+                Some(b"error" | b"result" | b"id") => return Err(not_plain("error or result frame")),
+                Some(b"data") if c.peek()? != b'{' => return Err(not_plain("data is not an object")),
+                _ => {}
+            }
+        }
         if key == Some(b"data") && c.peek()? == b'{' {
             let mut d = Fields::default();
-            c.object(depth + 1, |c, k, dd| c.field(&mut d, k, dd))?;
+            c.object(depth + 1, |c, k, dd| {
+                if plain && k.is_none() {
+                    return Err(not_plain("escaped key"));
+                }
+                c.field(&mut d, k, dd)
+            })?;
             data = Some(d);
             Ok(())
         } else {

@@ -4,6 +4,7 @@ use napi::bindgen_prelude::{Buffer, BufferSlice};
 use napi::{Env, Result};
 use napi_derive::napi;
 use perp_signal_core::decimal::{write_fixed, write_fixed_signed, write_trimmed};
+use perp_signal_core::ingest::{self, Assets, Frames, Stop};
 use perp_signal_core::wire::{self, frame, v1, v2, AssetSpec, TradeRef};
 use perp_signal_core::{trade_json, CodecError};
 
@@ -162,6 +163,21 @@ impl Enc {
     }
 }
 
+impl ingest::FrameEncoder for Enc {
+    fn encode_framed(&mut self, t: &TradeRef, out: &mut Vec<u8>) -> std::result::Result<(), CodecError> {
+        Enc::encode_framed(self, t, out)
+    }
+}
+
+/// `meta[1]` of `ingest`: why the run stopped (0 = every frame consumed).
+fn stop_code(s: Stop) -> f64 {
+    match s {
+        Stop::End => 0.0,
+        Stop::Irregular(why) => f64::from(why.code()),
+        Stop::MetaFull => 255.0,
+    }
+}
+
 #[napi]
 impl NativeEncoder {
     #[napi(constructor)]
@@ -261,18 +277,7 @@ impl NativeEncoder {
                 .get_mut(1 + 3 * n..4 + 3 * n)
                 .ok_or_else(|| CodecError::InvalidArg("meta array is too short for the batch".into()))?;
             slot.copy_from_slice(&[asset as f64, t.trade_id as f64, t.trade_time as f64]);
-            self.inner.encode_framed(
-                &TradeRef {
-                    asset,
-                    time: t.trade_time,
-                    trade_id: t.trade_id,
-                    price: t.price,
-                    qty: t.qty,
-                    maker: t.maker,
-                    kind: t.kind,
-                },
-                &mut out,
-            )?;
+            self.inner.encode_framed(&t.to_ref(asset), &mut out)?;
             n += 1;
             Ok(())
         });
@@ -291,6 +296,57 @@ impl NativeEncoder {
                     &format!("frame #{n} of the batch: {e} (nothing of the batch was encoded)"),
                 ))
             }
+        }
+    }
+
+    /// The forwarder's fast path (core `ingest::run`): raw frames `from..` of `pool` (frame i ends
+    /// at `ends[i]`) parsed, checked against `last_ids` (advanced in place) and `blocked`, and
+    /// encoded until the first irregular one. `meta` receives the frames consumed, the stop reason,
+    /// then (asset, tradeId, tradeTime) per trade. Errors only for inconsistent arguments.
+    #[napi]
+    #[allow(clippy::too_many_arguments)]
+    pub fn ingest<'env>(
+        &mut self,
+        env: &'env Env,
+        pool: &[u8],
+        ends: &[u32],
+        from: u32,
+        last_ids: OutNums,
+        blocked: &[u8],
+        meta: OutNums,
+    ) -> Result<BufferSlice<'env>> {
+        let (head, per_trade) = match meta.split_at_mut_checked(2) {
+            Some(parts) => parts,
+            None => {
+                return Err(error::invalid_arg(
+                    env,
+                    "ingest meta array needs at least 2 slots",
+                ))
+            }
+        };
+        // Frames are ~160 bytes and encode to ~10: a quarter of the bytes in use is room enough.
+        let used = ends.last().map_or(0, |&e| e as usize).min(pool.len());
+        let mut out = Vec::with_capacity(used / 4);
+        let mut assets = Assets {
+            symbols: &self.symbols,
+            last_ids,
+            blocked,
+        };
+        let frames = Frames { pool, ends };
+        match ingest::run(
+            &mut self.inner,
+            &frames,
+            from as usize,
+            &mut assets,
+            &mut out,
+            per_trade,
+        ) {
+            Ok(r) => {
+                head[0] = r.consumed as f64;
+                head[1] = stop_code(r.stop);
+                BufferSlice::copy_from(env, out)
+            }
+            Err(e) => Err(error::codec(env, e)),
         }
     }
 
