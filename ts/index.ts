@@ -34,6 +34,7 @@ export {
   TcpClient,
   type TcpClientOptions,
   type TcpClientEvent,
+  type TcpColumnsEvent,
   type TcpClientStats,
   type ConnectedEvent,
   type DisconnectedEvent,

@@ -5,6 +5,7 @@
 // Input never panics us: no unwrap/expect/panic outside tests.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod columns;
 pub mod decimal;
 pub mod error;
 pub mod ring;
