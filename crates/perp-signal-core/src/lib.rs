@@ -8,6 +8,7 @@
 pub mod columns;
 pub mod decimal;
 pub mod error;
+pub mod keepalive;
 pub mod ring;
 pub mod route;
 pub mod trade_json;
