@@ -47,6 +47,8 @@ const cpuNs = () => {
   const c = process.cpuUsage();
   return (c.user + c.system) * 1000;
 };
+/** Monotonic ns as a number, the clock of `Handoff.recvMonoNs` / `sentMonoNs`. */
+const monoNs = () => Number(process.hrtime.bigint());
 
 // ---------------------------------------------------------------- the stream
 /** Fixture frames plus the same number of ETH and SOL frames each, interleaved (combined-stream JSON). */
@@ -195,16 +197,16 @@ function makeRing(encoder) {
 
 /** TCP then ring, noting when each publish returned (per batch). */
 function tee(tcp, ring) {
-  const at = { tcp: 0n, ring: 0n };
+  const at = { tcp: 0, ring: 0 };
   return {
     at,
     name: 'tee',
     publish(b) {
       tcp.publish(b);
-      at.tcp = process.hrtime.bigint();
+      at.tcp = monoNs();
       if (ring) {
         ring.publish(b);
-        at.ring = process.hrtime.bigint();
+        at.ring = monoNs();
       }
     },
     consumers: () => tcp.consumers() + (ring ? ring.consumers() : 0),
@@ -251,16 +253,14 @@ async function forwarderRun(replay, speed, total, onStats) {
 async function throughputOverWs(replay, total) {
   return forwarderRun(replay, 0, total, async (fwd) => {
     let n = 0;
-    let firstRecv = 0n;
-    let lastOut = 0n;
-    const orig = fwd.stats.trade.bind(fwd.stats);
+    let firstRecv = 0;
+    let lastOut = 0;
     const c0 = cpuNs();
-    fwd.stats.trade = (s, T, recv, wall, mono) => {
-      if (n === 0) firstRecv = recv;
-      lastOut = mono;
-      n += 1;
-      orig(s, T, recv, wall, mono);
-    };
+    fwd.pipeline.on('handoff', (h) => {
+      if (n === 0) firstRecv = h.recvMonoNs[0];
+      lastOut = h.sentMonoNs;
+      n += h.count;
+    });
     // Done when every frame is through, or nothing has moved for 1 s (trades held during start-up
     // for the reference prices are handed off before this hook is in place).
     let last = -1;
@@ -272,7 +272,7 @@ async function throughputOverWs(replay, total) {
       }
     }
     const cpu = cpuNs() - c0;
-    const wall = Number(lastOut - firstRecv);
+    const wall = lastOut - firstRecv;
     return { n, handedOff: fwd.stats.snapshot().trades, wallNs: wall, cpuNs: cpu, gaps: fwd.source.stats().gaps };
   });
 }
@@ -288,30 +288,29 @@ async function latencyOverWs(replay, total) {
     let n = 0;
     // Where the time goes: receive -> start of the batch's encode (parse of this and the other
     // frames of the same socket read, source bookkeeping), then encode + writes.
-    let encStart = 0n;
-    let encEnd = 0n;
+    let encStart = 0;
+    let encEnd = 0;
     let batchLen = 0;
     const enc = fwd.encoder;
     const encodeBatch = enc.encodeBatch.bind(enc);
     enc.encodeBatch = (trades) => {
-      encStart = process.hrtime.bigint();
+      encStart = monoNs();
       batchLen = trades.length;
       const out = encodeBatch(trades);
-      encEnd = process.hrtime.bigint();
+      encEnd = monoNs();
       return out;
     };
-    const orig = fwd.stats.trade.bind(fwd.stats);
-    fwd.stats.trade = (s, T, recv, wall, mono) => {
-      if (n < total) {
-        wait[n] = Number(encStart - recv);
-        encode[n] = Number(encEnd - encStart);
+    fwd.pipeline.on('handoff', (h) => {
+      for (let i = 0; i < h.count && n < total; i++) {
+        const recv = h.recvMonoNs[i];
+        wait[n] = encStart - recv;
+        encode[n] = encEnd - encStart;
         batchSize[n] = batchLen;
-        tcp[n] = Number(sink.at.tcp - recv);
-        ring[n] = sink.at.ring ? Number(sink.at.ring - recv) : NaN;
+        tcp[n] = sink.at.tcp - recv;
+        ring[n] = sink.at.ring ? sink.at.ring - recv : NaN;
         n += 1;
       }
-      orig(s, T, recv, wall, mono);
-    };
+    });
     const deadline = Date.now() + (total / LAT_RATE) * 1000 + 30000;
     while (n < total && Date.now() < deadline) await sleep(100);
     // The first second is warm-up (JIT, connection set-up): left out.

@@ -59,3 +59,5 @@ export type {
   ShmRecord,
   ShmWaitOptions,
 } from './clients/shm';
+export { Pipeline, frame } from './pipeline';
+export type { Handoff, PipelineEvents, PipelineOptions, FrameEncoder, Transport, TradeSource } from './pipeline';

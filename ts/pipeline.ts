@@ -13,6 +13,8 @@ import { noopLogger, type Logger } from './observe/logger';
 
 /** What the pipeline needs of the codec's Encoder. */
 export interface FrameEncoder {
+  /** Asset symbols in wire order. */
+  readonly symbols: readonly string[];
   encodeBatch(trades: readonly Trade[]): Buffer;
   gap(g: GapEvent): Buffer | null;
   heartbeat(nowMs: number): Buffer | null;
@@ -46,6 +48,70 @@ export interface PipelineOptions {
   logger?: Logger;
 }
 
+/**
+ * One hand-off of trades to the transports, for stats and benchmarks. The arrays are reused
+ * between events: copy what you keep. Built only when someone listens to 'handoff'.
+ */
+export interface Handoff {
+  count: number;
+  /** Per trade: index into `pipeline.symbols`. */
+  asset: ArrayLike<number>;
+  tradeId: ArrayLike<number>;
+  /** Exchange trade time, ms. */
+  tradeTime: ArrayLike<number>;
+  /** Per trade: monotonic receive time of its WebSocket frame, ns as a number (`process.hrtime.bigint()` clock). */
+  recvMonoNs: ArrayLike<number>;
+  /** Monotonic time the last transport's publish returned, ns. */
+  sentMonoNs: number;
+}
+
+export interface PipelineEvents {
+  handoff: [h: Handoff];
+}
+
+/** Reused per-trade columns of the 'handoff' event. */
+class HandoffColumns {
+  private cap = 0;
+  private asset = new Float64Array(0);
+  private tradeId = new Float64Array(0);
+  private tradeTime = new Float64Array(0);
+  private recv = new Float64Array(0);
+
+  /** Fills the columns from trades and returns the event (views of length `n`). */
+  fromTrades(batch: readonly Trade[], index: ReadonlyMap<string, number>, sentMonoNs: number): Handoff {
+    const n = batch.length;
+    this.reserve(n);
+    for (let i = 0; i < n; i++) {
+      const t = batch[i];
+      this.asset[i] = index.get(t.symbol) ?? -1;
+      this.tradeId[i] = t.tradeId;
+      this.tradeTime[i] = t.tradeTime;
+      this.recv[i] = Number(t.recvMonoNs);
+    }
+    return this.view(n, sentMonoNs);
+  }
+
+  private reserve(n: number): void {
+    if (n <= this.cap) return;
+    this.cap = Math.max(n, this.cap * 2, 64);
+    this.asset = new Float64Array(this.cap);
+    this.tradeId = new Float64Array(this.cap);
+    this.tradeTime = new Float64Array(this.cap);
+    this.recv = new Float64Array(this.cap);
+  }
+
+  private view(n: number, sentMonoNs: number): Handoff {
+    return {
+      count: n,
+      asset: this.asset.subarray(0, n),
+      tradeId: this.tradeId.subarray(0, n),
+      tradeTime: this.tradeTime.subarray(0, n),
+      recvMonoNs: this.recv.subarray(0, n),
+      sentMonoNs,
+    };
+  }
+}
+
 export function frame(payload: Buffer): Buffer {
   const out = Buffer.allocUnsafe(4 + payload.length);
   out.writeUInt32LE(payload.length, 0);
@@ -53,7 +119,11 @@ export function frame(payload: Buffer): Buffer {
   return out;
 }
 
-export class Pipeline {
+export class Pipeline extends EventEmitter<PipelineEvents> {
+  /** Asset symbols in wire order: what `Handoff.asset` indexes. */
+  readonly symbols: readonly string[];
+  private readonly assetIndex = new Map<string, number>();
+  private readonly columns = new HandoffColumns();
   private pending: Trade[] = [];
   private scheduled = false;
   private lastSendAt = Date.now();
@@ -79,7 +149,12 @@ export class Pipeline {
   rejected = 0;
 
   constructor(private readonly opts: PipelineOptions) {
+    super();
     this.logger = opts.logger ?? noopLogger;
+    this.symbols = Object.freeze([...opts.encoder.symbols]);
+    this.symbols.forEach((s, i) => this.assetIndex.set(s, i));
+    const stats = opts.stats;
+    if (stats) this.on('handoff', (h) => stats.handoff(h, this.symbols));
   }
 
   /** Queues a trade or gap that arrived before start() (e.g. while references were awaited). */
@@ -152,11 +227,9 @@ export class Pipeline {
   }
 
   private record(batch: Trade[]): void {
-    const stats = this.opts.stats;
-    if (!stats) return;
-    const wall = Date.now();
-    const mono = process.hrtime.bigint();
-    for (const t of batch) stats.trade(t.symbol, t.tradeTime, t.recvMonoNs, wall, mono);
+    if (this.listenerCount('handoff') === 0) return;
+    const sent = Number(process.hrtime.bigint());
+    this.emit('handoff', this.columns.fromTrades(batch, this.assetIndex, sent));
   }
 
   async stop(): Promise<void> {

@@ -4,6 +4,7 @@
  */
 import { LatencyHistogram } from './histogram';
 import type { Logger } from './logger';
+import type { Handoff } from '../pipeline';
 
 interface SymbolCounters {
   trades: number;
@@ -44,6 +45,8 @@ export class Stats {
   readonly exchangeToHandoff = new LatencyHistogram();
   readonly receiveToHandoff = new LatencyHistogram();
   private observers: TradeObserver[] = [];
+  private byAssetOf?: readonly string[];
+  private byAsset: (SymbolCounters | undefined)[] = [];
   sources: StatsSources = { consumers: () => 0, drops: () => 0, reconnects: () => 0 };
 
   constructor(symbols: readonly string[]) {
@@ -54,16 +57,31 @@ export class Stats {
     this.observers.push(fn);
   }
 
-  /** One trade handed to the transports at `handoffWallMs` / `handoffMonoNs`. */
-  trade(symbol: string, tradeTimeMs: number, recvMonoNs: bigint, handoffWallMs: number, handoffMonoNs: bigint): void {
-    const c = this.symbols.get(symbol);
-    if (c) c.trades += 1;
-    this.totalTrades += 1;
-    const exchangeMs = handoffWallMs - tradeTimeMs;
-    const receiveNs = Number(handoffMonoNs - recvMonoNs);
-    this.exchangeToHandoff.record(exchangeMs < 0 ? 0 : exchangeMs);
-    this.receiveToHandoff.record(receiveNs);
-    for (const o of this.observers) o(symbol, exchangeMs, receiveNs);
+  /** Trades handed to the transports (the pipeline's 'handoff' event); `symbols` = `pipeline.symbols`. */
+  handoff(h: Handoff, symbols: readonly string[]): void {
+    const wall = Date.now();
+    const counters = this.countersFor(symbols);
+    const observed = this.observers.length > 0;
+    for (let i = 0; i < h.count; i++) {
+      const a = h.asset[i];
+      const c = counters[a];
+      if (c) c.trades += 1;
+      const exchangeMs = wall - h.tradeTime[i];
+      const receiveNs = h.sentMonoNs - h.recvMonoNs[i];
+      this.exchangeToHandoff.record(exchangeMs < 0 ? 0 : exchangeMs);
+      this.receiveToHandoff.record(receiveNs);
+      if (observed) for (const o of this.observers) o(symbols[a] ?? '?', exchangeMs, receiveNs);
+    }
+    this.totalTrades += h.count;
+  }
+
+  /** Counters in the pipeline's asset order (cached per symbols array). */
+  private countersFor(symbols: readonly string[]): (SymbolCounters | undefined)[] {
+    if (this.byAssetOf !== symbols) {
+      this.byAssetOf = symbols;
+      this.byAsset = symbols.map((s) => this.symbols.get(s));
+    }
+    return this.byAsset;
   }
 
   gap(symbol: string): void {
