@@ -5,7 +5,8 @@
  * the library's `startForwarder` with the TCP fan-out, exactly as `perp-signal tcp` does) -> client
  * processes (the library client, columnar decode by default). Latency = the forwarder's receive
  * stamp of a trade's WebSocket frame (the source's `recvMonoNs`) to the client's stamp after
- * decoding the read that held it, joined by (symbol, trade id); p50/p99/p99.9 for 1, 10 and 100
+ * decoding the read that held it (the receive stamps come from the pipeline's 'handoff' event),
+ * joined by (symbol, trade id); p50/p99/p99.9 for 1, 10 and 100
  * clients at 10k and 100k msgs/s, and the highest rate to 10 clients with none dropped. The floor,
  * in the same run: a bare loopback hop (a minimal process writing length-prefixed frames to a
  * reader), 1 reader as the issue defines it and 10 readers as context.
@@ -14,6 +15,7 @@
  *   npm run bench:tcp -- --quick             # shorter runs, for a smoke test
  *   npm run bench:tcp -- --run 10x500000     # one scenario (clients x total msgs/s), with its floor
  *   npm run bench:tcp -- --decode objects    # clients build objects (the pre-columns path)
+ *   npm run bench:tcp -- --client-cost 500000  # a client's CPU per trade alone, objects vs columns
  *
  * Every process stamps with process.hrtime (CLOCK_MONOTONIC, one clock for the whole machine).
  * Uses the built library (dist/).
@@ -78,7 +80,9 @@ function stampStore(sample, cap) {
 async function roleForwarder(wsUrl, restUrl, sample, cap, stampsFile) {
   const { startForwarder } = require(path.join(DIST, 'cli', 'forward'));
   const { TcpFanout } = require(path.join(DIST, 'transports', 'tcp'));
-  const { noopLogger } = require(path.join(DIST, 'observe', 'logger'));
+  const { noopLogger, createLogger } = require(path.join(DIST, 'observe', 'logger'));
+  // BENCH_LOG=warn (or info, debug): the forwarder's log on stderr, to see reconnects and gaps.
+  const logger = process.env.BENCH_LOG ? createLogger({ level: process.env.BENCH_LOG, stream: process.stderr }) : noopLogger;
   let fanout;
   let port;
   const fwd = await startForwarder(
@@ -88,16 +92,24 @@ async function roleForwarder(wsUrl, restUrl, sample, cap, stampsFile) {
       ({ port } = await fanout.listen());
       return fanout;
     },
-    noopLogger,
+    logger,
   );
   const store = stampStore(sample, cap);
+  /** When the forwarder handed each sampled trade to the fan-out (same index as `store`). */
+  const sent = stampStore(sample, cap);
   let recording = false;
   let received = 0;
-  const assetOf = new Map(SYMBOLS.map((s, i) => [s, i]));
-  fwd.source.on('trade', (t) => {
+  // Receive stamps from the pipeline's 'handoff' event: per trade, the receive time of its
+  // WebSocket frame; and the time of the hand-off to the transport.
+  const ours = fwd.pipeline.symbols.map((s) => SYMBOLS.indexOf(s));
+  fwd.pipeline.on('handoff', (h) => {
     if (!recording) return;
-    received++;
-    store.put(assetOf.get(t.symbol), t.tradeId, Number(t.recvMonoNs));
+    received += h.count;
+    for (let i = 0; i < h.count; i++) {
+      const a = ours[h.asset[i]];
+      store.put(a, h.tradeId[i], h.recvMonoNs[i]);
+      sent.put(a, h.tradeId[i], h.sentMonoNs);
+    }
   });
   send({ port });
   let cpu0;
@@ -111,6 +123,7 @@ async function roleForwarder(wsUrl, restUrl, sample, cap, stampsFile) {
       recording = false;
       const cpu = process.cpuUsage(cpu0);
       fs.writeFileSync(stampsFile, Buffer.from(store.arr.buffer));
+      fs.writeFileSync(`${stampsFile}.sent`, Buffer.from(sent.arr.buffer));
       send({ done: true, received, seconds: (nowNs() - t0) / 1e9, stats: fanout.stats(), cpuUs: cpu.user + cpu.system });
     } else if (l === 'clients') {
       send({ clients: fanout.stats().clients });
@@ -189,6 +202,62 @@ function roleClient(port, conns, sample, cap, outFile, decode) {
     }
   });
   send({ ready: true });
+}
+
+/**
+ * A feeder for measuring the client alone: TcpFanout publishing pre-encoded v2 batches at `rate`
+ * (bench/feed.js pacing), so the client's CPU per trade is not shared with a forwarder's.
+ */
+async function roleFeeder(rate, total) {
+  const { Encoder } = require(path.join(DIST, 'codec'));
+  const { TcpFanout } = require(path.join(DIST, 'transports', 'tcp'));
+  const { assetSpecs, SYMBOLS: FEED, makeTrade } = require('./feed');
+  const encoder = new Encoder({ wire: 'v2', assets: assetSpecs() });
+  const fanout = new TcpFanout({ host: '127.0.0.1', port: 0, heartbeatMs: 0, encoder });
+  const { port } = await fanout.listen();
+  send({ port });
+  const state = FEED.map((x) => ({ ...x, id: FIRST_ID }));
+  lines(process.stdin, async (l) => {
+    if (l === 'go') {
+      await paced(rate, total, (from, to) => {
+        const batch = [];
+        for (let k = from; k < to; k++) batch.push(makeTrade(k, state, 0n));
+        fanout.publish(encoder.encodeBatch(batch));
+      });
+      send({ done: true });
+    } else if (l === 'clients') {
+      send({ clients: fanout.stats().clients });
+    } else if (l === 'exit') {
+      await fanout.close();
+      process.exit(0);
+    }
+  });
+}
+
+/** Client CPU per trade at `rate` with no forwarder in the machine's way: one client, one feeder. */
+async function clientCost(rate, seconds, decode) {
+  const total = Math.round(rate * seconds);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'perp-bench-tcp-'));
+  const feeder = child(['feeder', String(rate), String(total)]);
+  const procs = [feeder.proc];
+  try {
+    const { port } = await feeder.next((m) => 'port' in m);
+    const cap = Math.ceil(total / 2) + 10;
+    const [reader] = await startReaders('client', port, 1, (out) => ['1', String(cap), out, decode], tmp);
+    procs.push(reader.proc);
+    await waitClients(feeder, 1);
+    reader.tell('go');
+    feeder.tell('go');
+    await feeder.next((m) => m.done, 120000);
+    await sleep(500);
+    reader.tell('dump');
+    const r = await reader.next((m) => m.done, 60000);
+    feeder.tell('exit');
+    return { rate, decode, trades: r.trades, wrongIds: r.wrong, clientCpuUsPerMsg: r.cpuUs / Math.max(1, r.trades) };
+  } finally {
+    for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 /** The floor's writer: raw 16-byte frames (u32 length, trade number, 8 bytes of padding), no codec. */
@@ -411,6 +480,10 @@ async function runE2E({ rate, clients, seconds, decode, warmSeconds = 1, drainMs
     for (const r of readers) r.tell('dump');
     const results = await Promise.all(readers.map((r) => r.next((m) => m.done, 60000).catch(() => ({ done: false }))));
     const stamps = new Float64Array(fs.readFileSync(stampsFile).buffer.slice(0));
+    const sentStamps = new Float64Array(fs.readFileSync(`${stampsFile}.sent`).buffer.slice(0));
+    const inForwarder = [];
+    for (let j = 0; j < stamps.length; j++) if (stamps[j] > 0) inForwarder.push((sentStamps[j] - stamps[j]) / 1000);
+    const fwdQ = quantiles(inForwarder);
     const lat = [];
     let missing = 0;
     for (const r of readers) {
@@ -448,6 +521,8 @@ async function runE2E({ rate, clients, seconds, decode, warmSeconds = 1, drainMs
       serverCpuUsPerMsg: done.cpuUs / Math.max(1, done.received),
       clientCpuUsPerMsg:
         results.reduce((s, r) => s + (r.cpuUs || 0), 0) / Math.max(1, results.reduce((s, r) => s + (r.trades || 0), 0)),
+      forwarderP50: fwdQ.p50,
+      forwarderP99: fwdQ.p99,
       ...quantiles(lat),
     };
   } finally {
@@ -470,13 +545,14 @@ function print(r, floorP99) {
   const ratio = floorP99 ? ` (${(r.p99 / floorP99).toFixed(2)}x floor p99)` : '';
   const cpu = r.floor
     ? ` cpu/msg: writer ${r.serverCpuUsPerMsg.toFixed(2)} µs, reader ${r.clientCpuUsPerMsg.toFixed(2)} µs;`
-    : ` cpu/msg: exchange ${r.exchangeCpuUsPerMsg.toFixed(2)}, forwarder ${r.serverCpuUsPerMsg.toFixed(2)}, client ${r.clientCpuUsPerMsg.toFixed(3)} µs;`;
+    : ` (forwarder, receive to publish returned: p50 ${fmt(r.forwarderP50)} p99 ${fmt(r.forwarderP99)} µs)` +
+      ` cpu/msg: exchange ${r.exchangeCpuUsPerMsg.toFixed(2)}, forwarder ${r.serverCpuUsPerMsg.toFixed(2)}, client ${r.clientCpuUsPerMsg.toFixed(3)} µs;`;
   const loss = r.floor
     ? ` missing=${r.missing}`
     : ` missing=${r.missing} slowDropped=${r.disconnectedSlow} disconnects=${r.clientDrops} lost/gap=${r.events} wrongIds=${r.wrongIds} incomplete=${r.incomplete}`;
   console.log(
     `${who.padEnd(24)} ${String(r.clients).padStart(3)} clients ${String(r.rate).padStart(7)} msg/s` +
-      ` (forwarder got ${r.achievedRate}/s): p50 ${fmt(r.p50)} p99 ${fmt(r.p99)} p99.9 ${fmt(r.p999)} max ${fmt(r.max)} µs${ratio}${cpu} n=${r.n}${loss}`,
+      ` (${r.floor ? 'writer sent' : 'forwarder got'} ${r.achievedRate}/s): p50 ${fmt(r.p50)} p99 ${fmt(r.p99)} p99.9 ${fmt(r.p999)} max ${fmt(r.max)} µs${ratio}${cpu} n=${r.n}${loss}`,
   );
 }
 
@@ -485,6 +561,18 @@ async function main() {
   const seconds = Number(argValue('--seconds') ?? (quick ? 1 : 3));
   const decode = argValue('--decode') ?? 'columns';
   const rows = [];
+  const cost = argValue('--client-cost'); // e.g. --client-cost 500000: client CPU per trade, both decodes
+  if (cost) {
+    for (let rep = 0; rep < Number(argValue('--repeat') ?? 3); rep++) {
+      for (const d of ['objects', 'columns']) {
+        const r = await clientCost(Number(cost), seconds, d);
+        console.log(
+          `client alone, ${d.padEnd(7)} decode, ${r.rate} msg/s: ${r.clientCpuUsPerMsg.toFixed(3)} µs CPU per trade (${r.trades} trades, wrongIds=${r.wrongIds})`,
+        );
+      }
+    }
+    return;
+  }
   const one = argValue('--run'); // e.g. --run 10x100000 (clients x rate); 0x100000 = the floor only
   if (one) {
     const [clients, rate] = one.split('x').map(Number);
@@ -567,6 +655,7 @@ const n = (i) => Number(a[i]);
 if (role === 'exchange') roleExchange(n(0));
 else if (role === 'forwarder') roleForwarder(a[0], a[1], n(2), n(3), a[4]);
 else if (role === 'client') roleClient(n(0), n(1), n(2), n(3), a[4], a[5]);
+else if (role === 'feeder') roleFeeder(n(0), n(1));
 else if (role === 'floor-writer') roleFloorWriter(n(0), n(1), a[2]);
 else if (role === 'floor-reader') roleFloorReader(n(0), n(1), n(2), n(3), a[4]);
 else

@@ -35,6 +35,13 @@ export const tcpCommand: CommandModule<object, Args> = {
         type: 'number',
         default: 3,
         describe: 'Unanswered probes before a client is taken as gone; unacknowledged data ends it as soon (Linux)',
+      })
+      .check((a) => {
+        for (const k of ['keepalive-ms', 'keepalive-interval-ms', 'keepalive-probes'] as const) {
+          const v = a[k];
+          if (!Number.isInteger(v) || v < 1) throw new Error(`--${k} must be a positive integer, got ${v}`);
+        }
+        return true;
       }) as never,
   handler: (argv) =>
     runForwarder(argv, async (encoder, logger) => {
