@@ -552,7 +552,7 @@ function print(r, floorP99) {
     : ` missing=${r.missing} slowDropped=${r.disconnectedSlow} disconnects=${r.clientDrops} lost/gap=${r.events} wrongIds=${r.wrongIds} incomplete=${r.incomplete}`;
   console.log(
     `${who.padEnd(24)} ${String(r.clients).padStart(3)} clients ${String(r.rate).padStart(7)} msg/s` +
-      ` (${r.floor ? 'writer sent' : 'forwarder got'} ${r.achievedRate}/s): p50 ${fmt(r.p50)} p99 ${fmt(r.p99)} p99.9 ${fmt(r.p999)} max ${fmt(r.max)} µs${ratio}${cpu} n=${r.n}${loss}`,
+      ` (${r.floor ? `writer sent ${r.achievedRate}/s` : `exchange sent ${r.exchangeRate}/s, forwarder got ${r.achievedRate}/s`}): p50 ${fmt(r.p50)} p99 ${fmt(r.p99)} p99.9 ${fmt(r.p999)} max ${fmt(r.max)} µs${ratio}${cpu} n=${r.n}${loss}`,
   );
 }
 
