@@ -6,8 +6,8 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { setSocketKeepalive, socketKeepalive, TcpFanout } from '../ts/index';
-import { startFanout, useCleanups } from './helpers/fanout';
-import { makeTrades } from './helpers/stream';
+import { startClient, startFanout, useCleanups } from './helpers/fanout';
+import { makeTrades, until } from './helpers/stream';
 
 const defer = useCleanups();
 const linux = process.platform === 'linux';
@@ -86,6 +86,34 @@ function fdOfConnection(local: number, remote: number): number {
     await new Promise((r) => setTimeout(r, 50));
     const fd = fdOfConnection(port, c.localPort as number);
     expect(socketKeepalive(fd)).toEqual({ enabled: true, idleSecs: 10, intervalSecs: 1, count: 3, userTimeoutMs: 13_000 });
+  });
+
+  it('the library client sets the same default timing on its own socket', async () => {
+    const server = net.createServer();
+    const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    const client = startClient(defer, port, { reconnect: false });
+    const s = await accepted;
+    defer(() => {
+      s.destroy();
+      server.close();
+    });
+    await until(() => {
+      try {
+        return socketKeepalive(fdOfConnection(s.remotePort as number, port)).count === 3;
+      } catch {
+        return false;
+      }
+    }, 'the client socket keepalive timing', 2000);
+    expect(socketKeepalive(fdOfConnection(s.remotePort as number, port))).toEqual({
+      enabled: true,
+      idleSecs: 10,
+      intervalSecs: 1,
+      count: 3,
+      userTimeoutMs: 13_000,
+    });
+    client.close();
   });
 
   it('a closed socket or a bad fd is a clear error with a code', async () => {
