@@ -16,6 +16,7 @@
  *   npm run bench:tcp -- --run 10x500000     # one scenario (clients x total msgs/s), with its floor
  *   npm run bench:tcp -- --decode objects    # clients build objects (the pre-columns path)
  *   npm run bench:tcp -- --client-cost 500000  # a client's CPU per trade alone, objects vs columns
+ *   npm run bench:tcp -- --decode-cost         # decoding alone, in one process, objects vs columns
  *
  * Every process stamps with process.hrtime (CLOCK_MONOTONIC, one clock for the whole machine).
  * Uses the built library (dist/).
@@ -258,6 +259,36 @@ async function clientCost(rate, seconds, decode) {
     for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * Decoding alone, in this process, no sockets: ns per trade of `decodeFrames` (objects) and
+ * `decodeColumns` on 500-trade v2 batches, minimum of `reps` passes over 200 000 trades.
+ */
+function decodeCost(reps) {
+  const { Encoder, Decoder } = require(path.join(DIST, 'codec'));
+  const { assetSpecs, SYMBOLS: FEED, makeTrade } = require('./feed');
+  const mk = () => new Encoder({ wire: 'v2', assets: assetSpecs(), refTime: Date.now() });
+  const enc = mk();
+  const header = enc.header();
+  const state = FEED.map((x) => ({ ...x }));
+  const batches = [];
+  for (let k = 0; k < 200_000; k += 500) {
+    const b = [];
+    for (let i = k; i < k + 500; i++) b.push(makeTrade(i, state, 0n));
+    batches.push(enc.encodeBatch(b));
+  }
+  const best = { objects: Infinity, columns: Infinity };
+  for (let rep = 0; rep < reps; rep++) {
+    for (const mode of ['objects', 'columns']) {
+      const d = new Decoder(header);
+      const t0 = nowNs();
+      if (mode === 'objects') for (const b of batches) d.decodeFrames(b);
+      else for (const b of batches) d.decodeColumns(b);
+      best[mode] = Math.min(best[mode], (nowNs() - t0) / 200_000);
+    }
+  }
+  return best;
 }
 
 /** The floor's writer: raw 16-byte frames (u32 length, trade number, 8 bytes of padding), no codec. */
@@ -561,6 +592,11 @@ async function main() {
   const seconds = Number(argValue('--seconds') ?? (quick ? 1 : 3));
   const decode = argValue('--decode') ?? 'columns';
   const rows = [];
+  if (process.argv.includes('--decode-cost')) {
+    const best = decodeCost(15);
+    console.log(`decode alone, 500-trade v2 batches, min of 15 passes: objects ${best.objects.toFixed(1)} ns/trade, columns ${best.columns.toFixed(1)} ns/trade`);
+    return;
+  }
   const cost = argValue('--client-cost'); // e.g. --client-cost 500000: client CPU per trade, both decodes
   if (cost) {
     for (let rep = 0; rep < Number(argValue('--repeat') ?? 3); rep++) {
