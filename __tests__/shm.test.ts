@@ -2,27 +2,17 @@
  * The /dev/shm ring from Node: real files in /dev/shm, producers in child processes where the
  * behaviour is about processes (liveness, stale files, restarts).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PerpSignalError, ShmConsumer, ShmPublisher } from '../ts/index';
 import type { ShmDecodeEvent } from '../ts/clients/shm';
+import { ShmScene, exited, take } from './shm.helpers';
 
 const root = path.join(__dirname, '..');
-let seq = 0;
-const made: string[] = [];
-const open: { close(): unknown }[] = [];
-const children: ChildProcess[] = [];
-
-function qname(tag: string): string {
-  const n = `ps-jest-${process.pid}-${tag}-${seq++}`;
-  made.push(n);
-  return n;
-}
-function track<T extends { close(): unknown }>(x: T): T {
-  open.push(x);
-  return x;
-}
+const scene = new ShmScene('ps-jest');
+const qname = (tag: string): string => scene.qname(tag);
+const track = <T extends { close(): unknown }>(x: T): T => scene.track(x);
 function framed(...msgs: (string | Buffer)[]): Buffer {
   return Buffer.concat(
     msgs.flatMap((m) => {
@@ -53,46 +43,10 @@ function childProducer(name: string, first: string): Promise<ChildProcess> {
     setInterval(() => {}, 1000);
     process.stdout.write('ready\\n');
   `;
-  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('child producer did not start')), 15000);
-    child.stdout?.on('data', (d: Buffer) => {
-      if (d.toString().includes('ready')) {
-        clearTimeout(t);
-        resolve(child);
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`child producer exited with ${code}`)));
-  });
+  return scene.node(script, 'child producer');
 }
 
-function exited(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('exit', () => resolve());
-  });
-}
-
-async function take<T>(it: AsyncIterableIterator<T>, n: number, ms = 10000): Promise<T[]> {
-  const out: T[] = [];
-  const timer = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${out.length} of ${n}`)), ms).unref());
-  while (out.length < n) {
-    const r = await Promise.race([it.next(), timer]);
-    if (r.done) break;
-    out.push(r.value);
-  }
-  return out;
-}
-
-afterEach(async () => {
-  for (const x of open.splice(0)) x.close();
-  for (const c of children.splice(0)) {
-    if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    await exited(c);
-  }
-  for (const n of made.splice(0)) fs.rmSync(`/dev/shm/${n}`, { force: true });
-});
+afterEach(() => scene.cleanup());
 
 describe('shm ring from Node', () => {
   it('delivers framed batches record by record, through pop() and allocation-free popInto()', () => {

@@ -2,7 +2,9 @@
 // Cross-process benchmark of the /dev/shm ring: `npm run bench:shm [-- --messages N]`.
 // Measures, in one run: the cache-line ping-pong floor between two processes, push->pop latency
 // for a spinning Rust consumer and for a polling Node consumer (16..64-byte messages, one in
-// flight at a time so each sample is one hand-off, not queueing), and Rust->Rust throughput.
+// flight at a time so each sample is one hand-off, not queueing), and Rust->Rust and Rust->Node
+// throughput. The Node consumer runs twice, with its JS fast path (records read from the mapping
+// in JS) and without it (one N-API call per record), unless `--node-path fast|native`.
 // Producers run on CPU 0 and consumers on CPU 1 (when the machine has two), and the floor is
 // measured right before each latency test, which is reported as a multiple of it.
 'use strict';
@@ -19,6 +21,9 @@ const opt = (name, dflt) => {
 const N = opt('messages', 1_000_000);
 const PAUSE_NS = opt('pause-ns', 500);
 const THROUGHPUT_N = opt('throughput-messages', 20_000_000);
+const NODE_THROUGHPUT_N = opt('node-throughput-messages', 5_000_000);
+const nodePathArg = argv.indexOf('--node-path') >= 0 ? argv[argv.indexOf('--node-path') + 1] : 'both';
+const NODE_PATHS = nodePathArg === 'both' ? ['fast', 'native'] : [nodePathArg];
 const FLOOR_ROUNDS = 200_000;
 const exe = path.join(root, 'target', 'release', 'examples', 'shm_bench');
 const pin = os.cpus().length >= 2;
@@ -30,19 +35,22 @@ function percentiles(arr) {
   return { count: v.length, p50: p(0.5), p99: p(0.99), p999: p(0.999), max: v[v.length - 1] };
 }
 
-/** The Node side of the rust->node test, run in its own (pinned) process. */
-function nodeConsumerMain(name, n) {
+function openConsumer(name, fastPath) {
   const { ShmConsumer } = require(path.join(root, 'dist'));
-  let c;
   const openBy = Date.now() + 10_000;
-  while (!c) {
+  for (;;) {
     try {
-      c = ShmConsumer.open(name);
+      return ShmConsumer.open(name, { jsFastPath: fastPath === 'fast' });
     } catch (e) {
       if (Date.now() > openBy) throw e;
       spawnSync('sleep', ['0.002']);
     }
   }
+}
+
+/** The Node side of the rust->node latency test, run in its own (pinned) process. */
+function nodeConsumerMain(name, n, fastPath) {
+  const c = openConsumer(name, fastPath);
   let lost = 0;
   c.on('lost', (e) => (lost += e.missing));
   const lat = new Float64Array(n);
@@ -61,6 +69,23 @@ function nodeConsumerMain(name, n) {
   process.stdout.write(JSON.stringify({ lost, ...percentiles(lat.subarray(0, got)) }) + '\n');
 }
 
+/** The Node side of the rust->node throughput test: pop as fast as possible. */
+function nodeDrainMain(name, n, fastPath) {
+  const c = openConsumer(name, fastPath);
+  const buf = Buffer.alloc(64);
+  const deadline = Date.now() + 120_000;
+  let got = 0;
+  let first = 0n;
+  while (got < n) {
+    if (c.popInto(buf, 100_000) >= 0) {
+      if (got++ === 0) first = process.hrtime.bigint();
+    } else if (Date.now() > deadline) break;
+  }
+  const seconds = Number(process.hrtime.bigint() - first) / 1e9;
+  c.close();
+  process.stdout.write(JSON.stringify({ count: got, seconds, msgs_per_s: Math.round(got / seconds) }) + '\n');
+}
+
 function build() {
   const r = spawnSync('cargo', ['build', '--release', '-p', 'perp-signal-core', '--example', 'shm_bench'], {
     cwd: root,
@@ -75,51 +100,94 @@ function runRust(args) {
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
 
-async function rustToNode() {
-  const name = `ps-bench-node-${process.pid}`;
-  const producer = spawn(exe, ['produce', name, String(N), String(PAUSE_NS)], { stdio: ['ignore', 'pipe', 'inherit'], env });
+/** A Rust producer role and a Node consumer role (pinned to CPUs 0 and 1), run together. */
+async function rustToNode(producerArgs, consumerRole, n, fastPath) {
+  const name = `ps-bench-node-${process.pid}-${fastPath}`;
+  const producer = spawn(exe, [producerArgs[0], name, ...producerArgs.slice(1)], { stdio: ['ignore', 'pipe', 'inherit'], env });
   let pout = '';
   producer.stdout.on('data', (d) => (pout += d));
   const pdone = new Promise((resolve) => producer.on('exit', resolve));
   const cmd = pin ? 'taskset' : process.execPath;
-  const args = [...(pin ? ['-c', '1', process.execPath] : []), __filename, '--node-consumer', name, String(N)];
+  const args = [...(pin ? ['-c', '1', process.execPath] : []), __filename, consumerRole, name, String(n), fastPath];
   const consumer = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let cout = '';
   consumer.stdout.on('data', (d) => (cout += d));
   const [code] = await Promise.all([new Promise((resolve) => consumer.on('exit', resolve)), pdone]);
   if (code !== 0) throw new Error(`node consumer exited with ${code}`);
   const produced = JSON.parse(pout.trim() || '{}');
-  return { test: 'rust-node', dropped: produced.dropped, ...JSON.parse(cout.trim()) };
+  return { dropped: produced.dropped, ...JSON.parse(cout.trim()) };
 }
 
 async function main() {
   build();
   const floor1 = runRust(['floor', String(FLOOR_ROUNDS)]);
   const rr = runRust(['latency', String(N), String(PAUSE_NS)]);
-  const floor2 = runRust(['floor', String(FLOOR_ROUNDS)]);
-  const rn = await rustToNode();
+  const pairs = [[rr, floor1]];
+  const nodeTp = [];
+  for (const fp of NODE_PATHS) {
+    const floor = runRust(['floor', String(FLOOR_ROUNDS)]);
+    const rn = await rustToNode(['produce', String(N), String(PAUSE_NS)], '--node-consumer', N, fp);
+    pairs.push([{ test: `rust-node (${fp})`, ...rn }, floor]);
+    const t = await rustToNode(['flood', String(NODE_THROUGHPUT_N)], '--node-drain', NODE_THROUGHPUT_N, fp);
+    nodeTp.push({ test: `rust-node (${fp})`, ...t });
+  }
   const tp = runRust(['throughput', String(THROUGHPUT_N)]);
   console.log(
     `messages ${N} of 16..64 bytes, one in flight, ${PAUSE_NS / 2}..${1.5 * PAUSE_NS} ns apart;` +
       ` latencies in ns (x the floor's p50 measured just before)${pin ? '; producer on CPU 0, consumer on CPU 1' : ''}`,
   );
-  for (const [r, f] of [
-    [rr, floor1],
-    [rn, floor2],
-  ]) {
+  for (const [r, f] of pairs) {
     const x = (v) => (v / f.p50).toFixed(2) + 'x';
     console.log(`floor (cache line ping-pong, one way): p50 ${f.p50}  p99 ${f.p99}  p99.9 ${f.p999}`);
     console.log(
-      `${r.test.padEnd(10)} p50 ${r.p50} (${x(r.p50)})  p99 ${r.p99} (${x(r.p99)})  p99.9 ${r.p999} (${x(r.p999)})` +
+      `${r.test.padEnd(18)} p50 ${r.p50} (${x(r.p50)})  p99 ${r.p99} (${x(r.p99)})  p99.9 ${r.p999} (${x(r.p999)})` +
         `  max ${r.max}  received ${r.count}  lost ${r.lost}`,
     );
   }
   console.log(`throughput rust->rust, 32-byte messages: ${(tp.msgs_per_s / 1e6).toFixed(1)} M msgs/s (${tp.count} in ${tp.seconds} s)`);
-  console.log(JSON.stringify({ floor1, rustRust: rr, floor2, rustNode: rn, throughput: tp }));
+  for (const t of nodeTp) {
+    console.log(`throughput ${t.test}, 32-byte messages: ${(t.msgs_per_s / 1e6).toFixed(2)} M msgs/s (${t.count} in ${t.seconds.toFixed(3)} s)`);
+  }
+  console.log(JSON.stringify({ latency: pairs, throughput: tp, nodeThroughput: nodeTp }));
 }
 
-if (argv[0] === '--node-consumer') {
-  nodeConsumerMain(argv[1], Number(argv[2]));
+/**
+ * `node bench/shm.js --node-local`: the Node consumer's own cost per record, both paths, in one
+ * process (push 1000 records with ShmPublisher.publish, time popInto of each; no cross-core
+ * hand-off in it). Best of 3 rounds of 3,000,000 pops.
+ */
+function nodeLocalMain() {
+  const { ShmConsumer, ShmPublisher } = require(path.join(root, 'dist'));
+  const framed = Buffer.alloc(1000 * 36);
+  for (let i = 0; i < 1000; i++) framed.writeUInt32LE(32, i * 36);
+  const buf = Buffer.alloc(64);
+  for (const fastPath of ['fast', 'native']) {
+    const name = `ps-bench-local-${process.pid}-${fastPath}`;
+    const pub = ShmPublisher.create({ name, capacity: 1 << 20 });
+    const c = ShmConsumer.open(name, { jsFastPath: fastPath === 'fast' });
+    let best = Infinity;
+    for (let round = 0; round < 3; round++) {
+      let ns = 0n;
+      for (let k = 0; k < 3000; k++) {
+        pub.publish(framed);
+        const t0 = process.hrtime.bigint();
+        for (let i = 0; i < 1000; i++) if (c.popInto(buf) < 0) throw new Error('ring ran empty');
+        ns += process.hrtime.bigint() - t0;
+      }
+      best = Math.min(best, Number(ns) / 3e6);
+    }
+    c.close();
+    pub.close();
+    console.log(`node popInto, ${fastPath} path: ${best.toFixed(1)} ns per 32-byte record`);
+  }
+}
+
+if (argv[0] === '--node-local') {
+  nodeLocalMain();
+} else if (argv[0] === '--node-consumer') {
+  nodeConsumerMain(argv[1], Number(argv[2]), argv[3]);
+} else if (argv[0] === '--node-drain') {
+  nodeDrainMain(argv[1], Number(argv[2]), argv[3]);
 } else {
   main().catch((e) => {
     console.error(e);

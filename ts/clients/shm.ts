@@ -8,6 +8,7 @@ import { Decoder, isStart, type DecodedMessage } from '../codec';
 import { PerpSignalError, nativeCall } from '../errors';
 import { binding } from '../native';
 import { assertShmSupported } from '../platform';
+import { FastRing, NATIVE } from './shm-fast';
 
 /** The part of the addon this module wraps (crates/perp-signal-node/src/ring.rs). */
 interface RingHeader {
@@ -26,10 +27,12 @@ interface RingConsumerHandle {
   requestHeader(): void;
   header(): RingHeader | null;
   resyncFromHeader(): RingHeader | null;
-  stats(): ShmConsumerStats;
+  stats(): Omit<ShmConsumerStats, 'jsFastPathPopped'>;
   producerAlive(): boolean;
   replaced(): boolean;
   close(): void;
+  mapping(): ArrayBuffer | null;
+  stateBlock(): ArrayBuffer | null;
 }
 interface RingConsumerBinding {
   RingConsumer: { open(name: string, latest: boolean): RingConsumerHandle };
@@ -70,6 +73,8 @@ export interface ShmConsumerStats {
   producerPid: number;
   /** Bytes written and not yet read. */
   backlog: number;
+  /** Of `popped`, the records read by the JS fast path (the rest went through N-API). */
+  jsFastPathPopped: number;
 }
 
 /** Something that happened to the stream rather than a message. */
@@ -83,13 +88,20 @@ export type ShmEvent =
 export interface ShmConsumerOptions {
   /** `oldest` (default): unread records already in the ring first; `latest`: only new ones. */
   start?: 'oldest' | 'latest';
+  /**
+   * Pop ordinary records in JS straight from the shared mapping, without an N-API call
+   * (default true). Losses, restarts and resyncs always go through the native consumer; false
+   * uses the native consumer for every record (same results, slower).
+   */
+  jsFastPath?: boolean;
 }
 
 /** How an iterator waits for data: spin, then yield to the event loop, then sleep. */
 export interface ShmWaitOptions {
   /**
-   * When the ring runs empty, polls repeated in Rust (a few ns each, no system call) before
-   * yielding to the event loop: the event loop is blocked for that long. Default 2000.
+   * When the ring runs empty, polls repeated (in JS on the fast path, else in Rust; a few ns
+   * each, no system call) before yielding to the event loop: the event loop is blocked for that
+   * long. Default 2000.
    */
   spinPolls?: number;
   /** Empty polls that yield with setImmediate before sleeping. Default 200. */
@@ -165,15 +177,20 @@ export class Idler {
 
 export class ShmConsumer extends EventEmitter {
   private handle: RingConsumerHandle | null;
+  private fast: FastRing | null;
+  /** Fast-path pops of the files this consumer followed before the current one. */
+  private fastPopped = 0;
   private closedSeen = false;
 
   private constructor(
     handle: RingConsumerHandle,
     readonly name: string,
     private readonly latest: boolean,
+    private readonly jsFastPath: boolean,
   ) {
     super();
     this.handle = handle;
+    this.fast = jsFastPath ? FastRing.over(handle) : null;
   }
 
   /**
@@ -185,7 +202,7 @@ export class ShmConsumer extends EventEmitter {
     assertShmSupported();
     const latest = opts.start === 'latest';
     const h = nativeCall(() => native.RingConsumer.open(name, latest));
-    return new ShmConsumer(h, name, latest);
+    return new ShmConsumer(h, name, latest, opts.jsFastPath ?? true);
   }
 
   private get h(): RingConsumerHandle {
@@ -215,6 +232,15 @@ export class ShmConsumer extends EventEmitter {
    */
   pop(): Buffer | null {
     const h = this.h;
+    if (this.fast) {
+      const scratch = this.popScratch;
+      const r = this.fast.pop(scratch);
+      if (r >= 0) {
+        this.closedSeen = false;
+        return Buffer.from(scratch.subarray(0, r));
+      }
+      if (r !== NATIVE) return null;
+    }
     for (let i = 0; i < 4; i++) {
       const r = nativeCall(() => h.pop());
       if (typeof r !== 'number') {
@@ -233,12 +259,21 @@ export class ShmConsumer extends EventEmitter {
   /**
    * Copies the next record into `buf` without allocating: returns its length, or -1 when there
    * is none. Events as for pop(). Throws `E_BUFFER_TOO_SMALL` (record left in place) if `buf`
-   * cannot hold it. `spinPolls`: while empty, poll again up to this many times inside Rust
-   * (no system call, a few ns each) before returning -1: a polling loop then pays one N-API call
-   * per message instead of one per poll.
+   * cannot hold it. `spinPolls`: while empty, poll again up to this many times (no system call,
+   * a few ns each) before returning -1. With the JS fast path an ordinary record costs no N-API
+   * call at all; without it (or for losses, restarts...) the polling happens inside Rust, so a
+   * loop pays one N-API call per message rather than one per poll.
    */
   popInto(buf: Buffer, spinPolls = 0): number {
     const h = this.h;
+    if (this.fast) {
+      const r = this.fast.popSpin(buf, spinPolls);
+      if (r >= 0) {
+        this.closedSeen = false;
+        return r;
+      }
+      if (r !== NATIVE) return -1;
+    }
     for (let i = 0; i < 4; i++) {
       let r: number;
       try {
@@ -263,11 +298,12 @@ export class ShmConsumer extends EventEmitter {
 
   /** Sequence number of the last record popped (-1 before the first). */
   lastSeq(): number {
-    return this.h.lastSeq();
+    const h = this.h;
+    return this.fast ? this.fast.lastSeq() : h.lastSeq();
   }
 
   stats(): ShmConsumerStats {
-    return this.h.stats();
+    return { ...this.h.stats(), jsFastPathPopped: this.fastPopped + (this.fast?.popped ?? 0) };
   }
 
   /** True while a live producer holds the ring (a system call: not for the hot path). */
@@ -296,12 +332,12 @@ export class ShmConsumer extends EventEmitter {
     let closed = false;
     let lastCheck = 0;
     while (!opts.signal?.aborted && this.handle) {
-      const r = popGrowing(this.h, scratch, idler.spinPolls);
+      const r = this.next(scratch, idler.spinPolls);
       const buf = scratch.buf;
       if (r >= 0) {
         idler.reset();
         closed = false;
-        yield { kind: 'record', seq: this.h.lastSeq(), payload: Buffer.from(buf.subarray(0, r)) };
+        yield { kind: 'record', seq: this.lastSeq(), payload: Buffer.from(buf.subarray(0, r)) };
         continue;
       }
       if (r === CLOSED) {
@@ -369,7 +405,7 @@ export class ShmConsumer extends EventEmitter {
         await idler.idle();
         continue;
       }
-      const r = popGrowing(h, scratch, idler.spinPolls);
+      const r = this.next(scratch, idler.spinPolls);
       const buf = scratch.buf;
       if (r >= 0) {
         idler.reset();
@@ -380,7 +416,7 @@ export class ShmConsumer extends EventEmitter {
         } catch (e) {
           decode = null;
           lastRequest = 0;
-          yield { kind: 'corrupt', seq: h.lastSeq(), message: e instanceof Error ? e.message : String(e) };
+          yield { kind: 'corrupt', seq: this.lastSeq(), message: e instanceof Error ? e.message : String(e) };
         }
         continue;
       }
@@ -440,6 +476,8 @@ export class ShmConsumer extends EventEmitter {
     }
     this.h.close();
     this.handle = next;
+    this.fastPopped += this.fast?.popped ?? 0;
+    this.fast = this.jsFastPath ? FastRing.over(next) : null;
     this.closedSeen = false;
     return true;
   }
@@ -454,5 +492,18 @@ export class ShmConsumer extends EventEmitter {
   close(): void {
     this.handle?.close();
     this.handle = null;
+    this.fast = null;
   }
+
+  /** The iterators' pop: the JS fast path first (spinning in JS), else the native consumer. */
+  private next(scratch: { buf: Buffer }, spinPolls: number): number {
+    if (this.fast) {
+      const r = this.fast.popSpin(scratch.buf, spinPolls);
+      if (r !== NATIVE) return r;
+    }
+    return popGrowing(this.h, scratch, this.fast ? 0 : spinPolls);
+  }
+
+  /** pop()'s copy-out buffer for the fast path (a larger record goes through native pop). */
+  private readonly popScratch = Buffer.allocUnsafe(65536);
 }

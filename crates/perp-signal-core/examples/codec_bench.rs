@@ -1,7 +1,9 @@
 //! Rust core codec throughput on one core: `cargo run --release -p perp-signal-core --example
 //! codec_bench [trades]`. Prints trades/s for v1 and v2 encode (from the exchange's decimal
-//! strings) and decode, on a synthetic BTC/ETH/SOL stream; best of 5 runs. `PARSE_ONLY=1` also
-//! times the exact decimal parse of price and quantity alone.
+//! strings) and decode, on a synthetic BTC/ETH/SOL stream; CPU time is the mean of 9 passes. `PARSE_ONLY=1` also
+//! times the exact decimal parse of price and quantity alone; `ONLY=v1` or `ONLY=v2` runs one
+//! version, `ONLY=v1-encode` only its encode, `ONLY=input` nothing but the input (for profilers: one
+//! loop to look at, and what to subtract).
 use perp_signal_core::decimal::fixed_string;
 use perp_signal_core::wire::{frame::Frames, v1, v2, AssetSpec, TradeRef};
 use std::time::Instant;
@@ -100,20 +102,57 @@ fn cpu_ns() -> Option<u64> {
         .ok()
 }
 
-/// Best of 5: (wall seconds, CPU seconds, result).
-fn best<F: FnMut() -> usize>(mut f: F) -> (f64, f64, usize) {
-    let (mut wall, mut cpu) = (f64::INFINITY, f64::INFINITY);
-    let mut out = 0;
-    for _ in 0..5 {
-        let c = cpu_ns();
+/// Timed passes over the whole stream after one untimed warm-up pass.
+const PASSES: u32 = 9;
+
+/// (best wall seconds of a pass, mean CPU seconds of a pass, result). The kernel advances a
+/// running thread's schedstat only at scheduler ticks (every 4 ms here), so the CPU time of
+/// one ~40 ms pass is off by up to 10 %, and the best of several passes picks the under-counted
+/// ones: the CPU time is read once around all passes and averaged instead.
+fn measure<F: FnMut() -> usize>(mut f: F) -> (f64, f64, usize) {
+    let mut out = std::hint::black_box(f());
+    let mut wall = f64::INFINITY;
+    let c = cpu_ns();
+    for _ in 0..PASSES {
         let t = Instant::now();
         out = std::hint::black_box(f());
         wall = wall.min(t.elapsed().as_secs_f64());
-        if let (Some(a), Some(b)) = (c, cpu_ns()) {
-            cpu = cpu.min((b - a) as f64 / 1e9);
+    }
+    let cpu = match (c, cpu_ns()) {
+        (Some(a), Some(b)) => (b - a) as f64 / 1e9 / f64::from(PASSES),
+        _ => f64::NAN,
+    };
+    (wall, cpu, out)
+}
+
+/// One trade as a caller holds it just before encoding: numbers, and where its strings lie in
+/// one shared text buffer, as the binding's packed batch (and a received JSON frame) hands them
+/// over. The `TradeRef` is built per trade inside the timed loop, as the binding does; a
+/// prebuilt array of 80-byte `TradeRef`s would make the benchmark stream 160 MB from memory and
+/// measure memory bandwidth instead of the codec.
+struct Packed {
+    time: i64,
+    id: u64,
+    price_at: u32,
+    qty_at: u32,
+    qty_end: u32,
+    asset: u8,
+    maker: bool,
+}
+
+impl Packed {
+    #[inline(always)]
+    fn trade<'a>(&self, text: &'a [u8]) -> TradeRef<'a> {
+        TradeRef {
+            asset: usize::from(self.asset),
+            time: self.time,
+            trade_id: self.id,
+            price: &text[self.price_at as usize..self.qty_at as usize],
+            qty: &text[self.qty_at as usize..self.qty_end as usize],
+            maker: self.maker,
+            kind: b"MARKET",
         }
     }
-    (wall, cpu, out)
 }
 
 fn main() {
@@ -122,35 +161,30 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(2_000_000);
     let trades = stream(n);
-    // The strings live back to back in one buffer, as the binding's packed batch hands them over
-    // (and as a received JSON frame holds them), not in 2 scattered heap allocations per trade.
     let mut text = Vec::with_capacity(n * 16);
-    let mut spans = Vec::with_capacity(n);
+    let mut packed = Vec::with_capacity(n);
     for o in &trades {
-        let p = text.len();
+        let price_at = text.len() as u32;
         text.extend_from_slice(o.price.as_bytes());
-        let q = text.len();
+        let qty_at = text.len() as u32;
         text.extend_from_slice(o.qty.as_bytes());
-        spans.push((p, q, text.len()));
-    }
-    let refs: Vec<TradeRef> = trades
-        .iter()
-        .zip(&spans)
-        .map(|(o, &(p, q, e))| TradeRef {
-            asset: o.asset,
+        packed.push(Packed {
             time: o.time,
-            trade_id: o.id,
-            price: &text[p..q],
-            qty: &text[q..e],
+            id: o.id,
+            price_at,
+            qty_at,
+            qty_end: text.len() as u32,
+            asset: o.asset as u8,
             maker: o.maker,
-            kind: b"MARKET",
-        })
-        .collect();
+        });
+    }
+    drop(trades);
+    let text = &text[..];
     let specs = assets();
     if std::env::var("PARSE_ONLY").is_ok() {
-        let (_, c, k) = best(|| {
+        let (_, c, k) = measure(|| {
             let mut k = 0usize;
-            for r in &refs {
+            for r in packed.iter().map(|p| p.trade(text)) {
                 let p = perp_signal_core::decimal::parse(r.price).expect("p");
                 let q = perp_signal_core::decimal::parse(r.qty).expect("q");
                 k = k.wrapping_add(p.digits as usize ^ q.digits as usize);
@@ -159,15 +193,23 @@ fn main() {
         });
         println!("parse only: {:.1} ns/trade CPU ({k})", c * 1e9 / n as f64);
     }
+    let only = std::env::var("ONLY").unwrap_or_default();
+    if only == "input" {
+        // The cost of building the input alone, to subtract from a profiler's count.
+        println!("{} trades", std::hint::black_box(&packed).len());
+        return;
+    }
     let mut buf = Vec::with_capacity(n * 12);
-    println!("rust core codec, {n} synthetic BTC/ETH/SOL trades, one core, best of 5");
+    println!(
+        "rust core codec, {n} synthetic BTC/ETH/SOL trades, one core; CPU time: mean of {PASSES} passes, wall: best pass"
+    );
     macro_rules! run {
         ($name:literal, $enc:expr, $dec:expr) => {{
-            let (t, c, bytes) = best(|| {
+            let (t, c, bytes) = measure(|| {
                 buf.clear();
                 let mut e = $enc;
-                for r in &refs {
-                    e.encode_framed(r, &mut buf).expect("encode");
+                for p in &packed {
+                    e.encode_framed(&p.trade(text), &mut buf).expect("encode");
                 }
                 buf.len()
             });
@@ -179,7 +221,8 @@ fn main() {
                 c * 1e9 / n as f64,
                 (bytes - 4 * n) as f64 / n as f64
             );
-            let (t, c, count) = best(|| {
+            if !only.ends_with("-encode") {
+            let (t, c, count) = measure(|| {
                 let mut d = $dec;
                 let mut k = 0usize;
                 for f in Frames::new(&buf) {
@@ -197,18 +240,23 @@ fn main() {
                 n as f64 / c / 1e6,
                 c * 1e9 / n as f64
             );
+            }
         }};
     }
     let h1 = v1::Encoder::new(&specs, 1_723_161_256_322).expect("v1").header();
-    run!(
-        "v1",
-        v1::Encoder::new(&specs, 1_723_161_256_322).expect("v1"),
-        v1::Decoder::from_header(&h1, None).expect("h1")
-    );
+    if !only.starts_with("v2") {
+        run!(
+            "v1",
+            v1::Encoder::new(&specs, 1_723_161_256_322).expect("v1"),
+            v1::Decoder::from_header(&h1, None).expect("h1")
+        );
+    }
     let h2 = v2::Encoder::new(&specs, 1_723_161_256_322).expect("v2").header();
-    run!(
-        "v2",
-        v2::Encoder::new(&specs, 1_723_161_256_322).expect("v2"),
-        v2::Decoder::from_header(&h2).expect("h2")
-    );
+    if !only.starts_with("v1") {
+        run!(
+            "v2",
+            v2::Encoder::new(&specs, 1_723_161_256_322).expect("v2"),
+            v2::Decoder::from_header(&h2).expect("h2")
+        );
+    }
 }

@@ -5,6 +5,7 @@
 //!   latency N PAUSE_NS               one-in-flight push -> spinning Rust consumer (spawns `consume`)
 //!   throughput N                     push as fast as the consumer keeps up (spawns `drain`)
 //!   produce NAME N PAUSE_NS          one-in-flight producer for an external (Node) consumer
+//!   flood NAME N                     as-fast-as-taken producer for an external (Node) consumer
 //! Each prints one JSON line with its figures (latencies in ns). PERP_SIGNAL_BENCH_CPU=N pins the
 //! process to CPU N (the driver pins producers to 0 and consumers to 1).
 use std::process::{Command, Stdio};
@@ -181,18 +182,7 @@ fn consume(name: &str, n: u64) -> Res<()> {
 fn throughput(n: u64) -> Res<()> {
     let name = format!("ps-bench-tput-{}", std::process::id());
     let child = spawn_self(&["drain", &name, &n.to_string()]);
-    let mut p = Producer::create(&name, CAPACITY, ProducerOptions::default())?;
-    wait_until("the consumer to attach", || p.consumer_pid() != 0)?;
-    let msg = [0x5au8; 32];
-    let t0 = Instant::now();
-    let mut sent = 0;
-    while sent < n && t0.elapsed() < DEADLINE {
-        if p.try_push(&msg)? {
-            sent += 1;
-        } else {
-            std::hint::spin_loop();
-        }
-    }
+    let _producer = flood_pushes(&name, n)?; // kept open until the consumer is done
     let out = child_output(child?)?;
     println!(
         "{{\"test\":\"throughput\",\"size\":32,{}",
@@ -227,6 +217,35 @@ fn produce(name: &str, n: u64, interval_ns: u64) -> Res<()> {
     std::thread::sleep(Duration::from_millis(200));
     println!("{{\"test\":\"produce\",\"dropped\":{}}}", p.stats().dropped);
     Ok(())
+}
+
+/// Throughput producer for an external consumer: 32-byte messages, pushed as fast as taken.
+fn flood(name: &str, n: u64) -> Res<()> {
+    let (p, sent) = flood_pushes(name, n)?;
+    let t0 = Instant::now();
+    wait_until("the consumer to drain", || {
+        p.backlog() == 0 || t0.elapsed() > DEADLINE
+    })?;
+    println!("{{\"test\":\"flood\",\"sent\":{sent}}}");
+    Ok(())
+}
+
+/// Creates the ring, waits for a consumer, and pushes `n` 32-byte messages as fast as it takes
+/// them (never dropping); returns the producer and how many were sent before the deadline.
+fn flood_pushes(name: &str, n: u64) -> Res<(Producer, u64)> {
+    let mut p = Producer::create(name, CAPACITY, ProducerOptions::default())?;
+    wait_until("the consumer to attach", || p.consumer_pid() != 0)?;
+    let msg = [0x5au8; 32];
+    let t0 = Instant::now();
+    let mut sent = 0;
+    while sent < n && t0.elapsed() < DEADLINE {
+        if p.try_push(&msg)? {
+            sent += 1;
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+    Ok((p, sent))
 }
 
 /// Push and pop in one thread: the instruction cost of the ring alone, no cache line crossing.
@@ -269,7 +288,8 @@ fn main() -> Res<()> {
         Some("throughput") => throughput(arg(&args, 2, "N")?),
         Some("drain") => drain(&args[2], arg(&args, 3, "N")?),
         Some("local") => local(arg(&args, 2, "N")?),
+        Some("flood") => flood(&args[2], arg(&args, 3, "N")?),
         Some("produce") => produce(&args[2], arg(&args, 3, "N")?, arg(&args, 4, "INTERVAL_NS")?),
-        _ => Err("usage: shm_bench floor|latency|throughput|produce ... (see the source)".into()),
+        _ => Err("usage: shm_bench floor|latency|throughput|produce|flood ... (see the source)".into()),
     }
 }

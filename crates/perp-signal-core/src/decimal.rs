@@ -94,6 +94,55 @@ pub fn parse(s: &[u8]) -> Result<Parsed, CodecError> {
     })
 }
 
+/// The hot-path parse for encoders: all digits as one integer and the number of decimals as
+/// written (`"61800.30"` -> `(6180030, 2)`), without the decimals-needed count that only a value
+/// written with more decimals than the target scale asks for. Same acceptance and errors as
+/// [`parse`].
+#[inline(always)]
+pub fn parse_written(s: &[u8]) -> Result<(u64, u8), CodecError> {
+    match written_fast(s) {
+        Some(dw) => Ok(dw),
+        None => parse(s).map(|p| (p.digits, p.written)),
+    }
+}
+
+/// Integer part, then fraction, in two tight loops (no "seen a point yet" state per digit); up to
+/// 19 bytes, where 19 digits cannot overflow a u64. None: anything else, left to [`parse`].
+#[inline(always)]
+fn written_fast(s: &[u8]) -> Option<(u64, u8)> {
+    let n = s.len();
+    if n == 0 || n > 19 {
+        return None;
+    }
+    let mut v = 0u64;
+    // Slice patterns walk a pointer to the end: one compare per digit for the bound, none for
+    // an index.
+    let mut rest = s;
+    while let [b, tail @ ..] = rest {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        v = v * 10 + u64::from(d);
+        rest = tail;
+    }
+    let [point, frac @ ..] = rest else {
+        return Some((v, 0));
+    };
+    // A point, and at least one digit somewhere ("." alone is no number).
+    if *point != b'.' || n == 1 {
+        return None;
+    }
+    for b in frac {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + u64::from(d);
+    }
+    Some((v, frac.len() as u8))
+}
+
 /// Completes the rare long-string parse.
 fn finish(s: &[u8], digits: u64, point: Option<usize>) -> Result<Parsed, CodecError> {
     let n_digits = s.len() - usize::from(point.is_some());
@@ -258,6 +307,14 @@ mod tests {
         ] {
             assert_eq!(parse(text.as_bytes()).map(|p| p.needed), Ok(needed), "{text}");
         }
+        for (text, dw) in [
+            ("5.", (5, 0)),
+            (".5", (5, 1)),
+            ("0.0100", (100, 4)),
+            ("42", (42, 0)),
+        ] {
+            assert_eq!(parse_written(text.as_bytes()), Ok(dw), "{text}");
+        }
     }
 
     #[test]
@@ -273,10 +330,16 @@ mod tests {
             let fast = parse(text.as_bytes()).unwrap();
             let slow = parse_long(text.as_bytes()).unwrap();
             assert_eq!(fast, slow, "{text}");
+            assert_eq!(
+                parse_written(text.as_bytes()),
+                Ok((fast.digits, fast.written)),
+                "{text}"
+            );
             assert_eq!(fast.at_scale(scale), Some(v), "{text}");
         }
         for junk in [&b"12a4"[..], b"1/2", b"1:2", b"..", b"1.2.", b"12345678.1234567/"] {
             assert!(parse(junk).is_err(), "{junk:?}");
+            assert!(parse_written(junk).is_err(), "{junk:?}");
         }
     }
 
@@ -293,6 +356,7 @@ mod tests {
             b"0.0000000000000000001",
         ] {
             assert_eq!(parse(s).unwrap_err().code(), "E_BAD_DECIMAL", "{s:?}");
+            assert_eq!(parse_written(s).unwrap_err().code(), "E_BAD_DECIMAL", "{s:?}");
         }
     }
 

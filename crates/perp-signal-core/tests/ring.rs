@@ -317,3 +317,55 @@ fn framed_batches_become_one_record_per_frame() {
     }
     assert_eq!(out, vec![b"START".to_vec(), vec![], b"abc".to_vec()]);
 }
+
+/// A second reader of the mapping (the Node binding's JS fast path) pops records itself, storing
+/// the read cursor in the control block; advance_to hands its progress back.
+#[test]
+fn an_outside_reader_hands_its_progress_back_and_bad_hand_overs_are_refused() {
+    let name = Name::new("handover");
+    let mut p = producer(&name, 4096);
+    let mut c = Consumer::open(&name.0, StartAt::Oldest).expect("open");
+    let mut buf = [0u8; 64];
+    for m in [&b"one"[..], b"two", b"three", b"four"] {
+        p.push(m).expect("push");
+    }
+    assert_eq!(pop_record(&mut c, &mut buf), Pop::Record { len: 3, seq: 0 });
+    let (read, expected) = c.position();
+    assert_eq!((read, expected), (16, Some(1)));
+    // An outside reader took "two" and "three" (16 bytes each) from the shared region, as
+    // pop_into would; here only its hand-over is played.
+    assert!(c.shared_region().len() as u64 >= 20480 + 4096);
+    // Refused: backwards, unaligned, beyond the write cursor, or a count that does not match.
+    for (r, e, n) in [(8, 2, 1), (20, 2, 1), (4096, 2, 1), (48, 3, 1), (48, 0, 0)] {
+        assert!(
+            matches!(c.advance_to(r, e, n), Err(RingError::Corrupt { .. })),
+            "{r} {e} {n}"
+        );
+    }
+    assert_eq!(c.position(), (16, Some(1)), "a refused hand-over changes nothing");
+    c.advance_to(48, 3, 2).expect("hand-over");
+    assert_eq!(c.stats().popped, 3);
+    assert_eq!(pop_record(&mut c, &mut buf), Pop::Record { len: 4, seq: 3 });
+    assert_eq!(&buf[..4], b"four");
+}
+
+/// The mapped bytes outlive the consumer through shared_region, but its lock does not: another
+/// consumer can attach at once.
+#[test]
+fn a_shared_region_outlives_the_consumer_without_keeping_its_lock() {
+    let name = Name::new("region");
+    let mut p = producer(&name, 4096);
+    p.push(b"kept").expect("push");
+    let c = Consumer::open(&name.0, StartAt::Oldest).expect("open");
+    let region = c.shared_region();
+    drop(c);
+    let mut c2 = Consumer::open(&name.0, StartAt::Oldest).expect("the lock went with the consumer");
+    let mut buf = [0u8; 16];
+    assert_eq!(pop_record(&mut c2, &mut buf), Pop::Record { len: 4, seq: 0 });
+    drop(c2);
+    drop(p);
+    assert!(!name.path().exists());
+    // Still mapped: the region owns it until dropped.
+    assert_eq!(region.len(), 20480 + 4096);
+    assert!(!region.as_ptr().is_null());
+}

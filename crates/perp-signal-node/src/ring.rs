@@ -1,8 +1,20 @@
 //! Binding of the /dev/shm ring: `RingProducer` and `RingConsumer` wrap the core's types.
 //! Conversion only; popInto returns a number so the hot path allocates nothing.
-use napi::bindgen_prelude::{BigInt, Buffer, BufferSlice, Either};
+//!
+//! The consumer can also hand JS the mapping itself (`mapping()`) and a small state block
+//! (`stateBlock()`), so ts/clients/shm.ts pops ordinary records with no N-API call. The state
+//! block is the single place where the read position lives between calls: every method here
+//! that uses or moves the position first takes over what JS did (`sync_in`) and publishes the
+//! result before returning (`sync_out`), so the two readers cannot disagree.
+#![allow(unsafe_code)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{ArrayBuffer, BigInt, Buffer, BufferSlice, Either};
 use napi::{Env, Result};
 use napi_derive::napi;
+use perp_signal_core::ring::layout::{EPOCH_CLOSED, EPOCH_INITIALIZING};
 use perp_signal_core::ring::{
     Consumer, HeaderSnapshot, Pop, Producer, ProducerOptions, Push, RingError, StartAt,
 };
@@ -163,11 +175,46 @@ const LOST: i32 = -2;
 const EPOCH: i32 = -3;
 const CLOSED: i32 = -4;
 
+// Slots of the state block shared with the JS fast path; keep in step with FastRing in
+// ts/clients/shm-fast.ts. f64 slots unless said otherwise.
+const ST_READ: usize = 0;
+/// Sequence number of the next record; -1 while unknown.
+const ST_EXPECTED: usize = 1;
+/// Records JS popped since the last hand-over.
+const ST_POPPED: usize = 2;
+const ST_LAST_SEQ: usize = 3;
+/// u64: the epoch the consumer follows.
+const ST_EPOCH: usize = 4;
+/// 1: JS may pop ordinary records itself; 0: it must call popInto.
+const ST_FAST: usize = 5;
+const ST_CAPACITY: usize = 6;
+const ST_MAX_PAYLOAD: usize = 7;
+const ST_SLOTS: usize = 8;
+/// Integers up to this are exact in an f64 (JS number).
+const EXACT_F64: u64 = 1 << 53;
+
+/// Word-sized cells JS reads and writes through a Float64Array / BigUint64Array. Only the JS
+/// thread touches them (JS code and this binding's methods, never at the same time), so relaxed
+/// atomics are only there to make the foreign writes legal to observe from Rust.
+struct StateBlock([AtomicU64; ST_SLOTS]);
+
+impl StateBlock {
+    fn get(&self, slot: usize) -> f64 {
+        f64::from_bits(self.0[slot].load(Ordering::Relaxed))
+    }
+    fn set(&self, slot: usize, v: f64) {
+        self.0[slot].store(v.to_bits(), Ordering::Relaxed);
+    }
+}
+
 #[napi]
 pub struct RingConsumer {
     inner: Option<Consumer>,
     last_event: Option<Pop>,
     last_seq: f64,
+    state: Arc<StateBlock>,
+    mapping_shared: bool,
+    state_shared: bool,
 }
 
 #[napi]
@@ -176,15 +223,111 @@ impl RingConsumer {
     pub fn open(env: Env, name: String, latest: bool) -> Result<Self> {
         let start = if latest { StartAt::Latest } else { StartAt::Oldest };
         let c = Consumer::open(&name, start).map_err(|e| ring_err(&env, e))?;
-        Ok(RingConsumer {
+        let state = StateBlock(std::array::from_fn(|_| AtomicU64::new(0)));
+        state.set(ST_CAPACITY, c.capacity() as f64);
+        state.set(ST_MAX_PAYLOAD, c.max_payload() as f64);
+        let rc = RingConsumer {
             inner: Some(c),
             last_event: None,
             last_seq: -1.0,
-        })
+            state: Arc::new(state),
+            mapping_shared: false,
+            state_shared: false,
+        };
+        rc.sync_out();
+        Ok(rc)
     }
 
     fn get(&mut self, env: &Env) -> Result<&mut Consumer> {
         self.inner.as_mut().ok_or_else(|| closed(env, "consumer"))
+    }
+
+    /// Takes over the records JS popped since the last call (see the module comment).
+    fn sync_in(&mut self, env: &Env) -> Result<()> {
+        let st = Arc::clone(&self.state);
+        let popped = st.get(ST_POPPED);
+        if popped == 0.0 {
+            return Ok(());
+        }
+        let c = self.get(env)?;
+        st.set(ST_POPPED, 0.0);
+        let (read, expected) = (st.get(ST_READ), st.get(ST_EXPECTED));
+        let r = if read >= 0.0 && expected >= 0.0 && popped > 0.0 {
+            c.advance_to(read as u64, expected as u64, popped as u64)
+        } else {
+            Err(RingError::Corrupt {
+                pos: c.position().0,
+                why: "the JS reader left an impossible state",
+            })
+        };
+        if let Err(e) = r {
+            // JS stops until the next successful call republishes our own position, which
+            // stands: the refused pops are not counted as consumed.
+            st.set(ST_FAST, 0.0);
+            return Err(ring_err(env, e));
+        }
+        self.last_seq = st.get(ST_LAST_SEQ);
+        Ok(())
+    }
+
+    /// Publishes our position for JS, and whether JS may pop the next ordinary record itself.
+    fn sync_out(&self) {
+        let st = &self.state;
+        let Some(c) = self.inner.as_ref() else {
+            st.set(ST_FAST, 0.0);
+            return;
+        };
+        let (read, expected) = c.position();
+        let epoch = c.epoch();
+        st.set(ST_READ, read as f64);
+        st.set(ST_EXPECTED, expected.map_or(-1.0, |e| e as f64));
+        st.set(ST_LAST_SEQ, self.last_seq);
+        st.0[ST_EPOCH].store(epoch, Ordering::Relaxed);
+        // JS handles only the plain case: known sequence, a live epoch, exact numbers. All else
+        // (attach, loss, restart, shutdown) comes back here.
+        let fast = expected.is_some_and(|e| e < EXACT_F64)
+            && read < EXACT_F64 / 2
+            && epoch != EPOCH_INITIALIZING
+            && epoch != EPOCH_CLOSED;
+        st.set(ST_FAST, if fast { 1.0 } else { 0.0 });
+    }
+
+    /// The whole mapped ring file as an ArrayBuffer over the shared memory itself (no copy), for
+    /// the JS fast path; null if this runtime cannot wrap external memory (it would copy) or it
+    /// was handed out already. The buffer keeps the file mapped after close() until it is
+    /// garbage-collected.
+    #[napi]
+    pub fn mapping<'env>(&mut self, env: &'env Env) -> Result<Option<ArrayBuffer<'env>>> {
+        if self.mapping_shared {
+            return Ok(None);
+        }
+        let region = self.get(env)?.shared_region();
+        let (ptr, len) = (region.as_ptr(), region.len());
+        // SAFETY: `ptr` is valid for `len` bytes for as long as `region` lives; the finalizer
+        // owns that Arc, so the mapping outlives every JS view of the buffer, whatever happens
+        // to this consumer (close() drops only our own owner). JS may read and write the bytes
+        // concurrently with the producer: that is the ring protocol, not a Rust aliasing
+        // question, since Rust only reaches this memory through atomics and raw copies.
+        let ab = unsafe { ArrayBuffer::from_external(env, ptr, len, region, |_, r| drop(r)) }?;
+        self.mapping_shared = true;
+        // A runtime without external buffers gets a copy: a stale snapshot, useless to poll.
+        Ok((ab.as_ptr() == ptr.cast_const()).then_some(ab))
+    }
+
+    /// The state block (8 words, see ST_*) as an ArrayBuffer; null if handed out already.
+    #[napi(js_name = "stateBlock")]
+    pub fn state_block<'env>(&mut self, env: &'env Env) -> Result<Option<ArrayBuffer<'env>>> {
+        if self.state_shared {
+            return Ok(None);
+        }
+        let st = Arc::clone(&self.state);
+        let ptr = st.0.as_ptr() as *mut u8;
+        let len = std::mem::size_of::<StateBlock>();
+        // SAFETY: the block is ST_SLOTS aligned words on the heap, kept alive by the Arc the
+        // finalizer owns; it is only accessed from the JS thread (JS code or our methods).
+        let ab = unsafe { ArrayBuffer::from_external(env, ptr, len, st, |_, s| drop(s)) }?;
+        self.state_shared = true;
+        Ok((ab.as_ptr() == ptr.cast_const()).then_some(ab))
     }
 
     fn code(&mut self, pop: Pop) -> i32 {
@@ -210,33 +353,43 @@ impl RingConsumer {
     /// `spin_polls` times in Rust before returning -1 (cheaper than a call per poll from JS).
     #[napi(js_name = "popInto")]
     pub fn pop_into(&mut self, env: Env, mut buf: BufferSlice, spin_polls: Option<u32>) -> Result<i32> {
+        self.sync_in(&env)?;
         let c = self.get(&env)?;
-        let pop = c
-            .pop_into_spin(&mut buf, spin_polls.unwrap_or(0))
-            .map_err(|e| ring_err(&env, e))?;
-        Ok(self.code(pop))
+        let pop = c.pop_into_spin(&mut buf, spin_polls.unwrap_or(0));
+        let r = pop.map(|p| self.code(p));
+        self.sync_out();
+        r.map_err(|e| ring_err(&env, e))
     }
 
     /// The next record as a new Buffer, or the popInto code when there is none.
     #[napi]
     pub fn pop(&mut self, env: Env) -> Result<Either<Buffer, i32>> {
+        self.sync_in(&env)?;
         let c = self.get(&env)?;
         let mut buf = vec![0u8; c.next_len().unwrap_or(0)];
-        let pop = c.pop_into(&mut buf).map_err(|e| ring_err(&env, e))?;
-        Ok(match pop {
+        let pop = c.pop_into(&mut buf);
+        let pop = pop
+            .inspect_err(|_| self.sync_out())
+            .map_err(|e| ring_err(&env, e))?;
+        let r = match pop {
             Pop::Record { len, .. } => {
                 self.code(pop);
                 buf.truncate(len);
                 Either::A(buf.into())
             }
             other => Either::B(self.code(other)),
-        })
+        };
+        self.sync_out();
+        Ok(r)
     }
 
     /// Sequence number of the last record popped, -1 before the first.
     #[napi(js_name = "lastSeq")]
-    pub fn last_seq(&self) -> f64 {
-        self.last_seq
+    pub fn last_seq(&mut self, env: Env) -> Result<f64> {
+        if self.inner.is_some() {
+            self.sync_in(&env)?;
+        }
+        Ok(self.last_seq)
     }
 
     #[napi(js_name = "lastEvent")]
@@ -276,15 +429,19 @@ impl RingConsumer {
     /// the skipped records as lost) and returns it; null means: request one and try again later.
     #[napi(js_name = "resyncFromHeader")]
     pub fn resync_from_header(&mut self, env: Env) -> Result<Option<RingHeader>> {
+        self.sync_in(&env)?;
         let c = self.get(&env)?;
-        Ok(match c.header() {
+        let r = match c.header() {
             Some(s) if c.resync(&s) => Some(s.into()),
             _ => None,
-        })
+        };
+        self.sync_out();
+        Ok(r)
     }
 
     #[napi]
     pub fn stats(&mut self, env: Env) -> Result<RingConsumerStats> {
+        self.sync_in(&env)?;
         let s = self.get(&env)?.stats();
         Ok(RingConsumerStats {
             epoch: BigInt::from(s.epoch),
@@ -312,5 +469,6 @@ impl RingConsumer {
     #[napi]
     pub fn close(&mut self) {
         self.inner = None;
+        self.sync_out();
     }
 }

@@ -3,10 +3,11 @@
 //! values, so the caller decides how to resync.
 use std::path::PathBuf;
 use std::sync::atomic::{fence, Ordering};
+use std::sync::Arc;
 
 use super::error::RingError;
 use super::layout::*;
-use super::map::{self, Mapping};
+use super::map::{self, Mapping, Region};
 use super::name::path_of;
 use super::view::{HeaderSnapshot, RingView};
 
@@ -78,6 +79,7 @@ impl Consumer {
             }
             Err(e) => return Err(map::io_err("open", &path, e)),
         };
+        wait_while_created(&file);
         let meta = file.metadata().map_err(|e| map::io_err("stat", &path, e))?;
         if !meta.file_type().is_file() || meta.len() < DATA_OFFSET as u64 {
             return Err(RingError::NotAQueue {
@@ -116,7 +118,7 @@ impl Consumer {
             return Err(RingError::ConsumerBusy { path: p(), pid });
         }
         drop(control);
-        let map = Mapping::new(file, file_size(capacity) as usize, &path)?;
+        let map = Mapping::new_unlocked(file, file_size(capacity) as usize, &path)?;
         map.u32_at(OFF_CONSUMER_PID)
             .store(std::process::id(), Ordering::Relaxed);
         let mut c = Consumer {
@@ -316,9 +318,58 @@ impl Consumer {
         true
     }
 
+    /// Where this consumer stands: the read cursor, and the sequence number of the next record
+    /// once known. Together with `epoch()`, all a second reader of the same mapping (the Node
+    /// binding's JS fast path) needs to pop ordinary records itself.
+    pub fn position(&self) -> (u64, Option<u64>) {
+        (self.read, self.expected)
+    }
+
+    /// Hand-over back from such a reader: it popped `popped` records (the same way pop_into
+    /// would, read cursor already stored in the control block), which moved us to `read` with
+    /// `expected` next. Refused (Corrupt, nothing changed) unless that is a move forward within
+    /// what the producer has written: a reader that disagrees with us is a bug, never a guess.
+    pub fn advance_to(&mut self, read: u64, expected: u64, popped: u64) -> Result<(), RingError> {
+        let write = self.view.at(OFF_WRITE).load(Ordering::Acquire);
+        let from = self.expected.unwrap_or(expected);
+        let ok = read >= self.read
+            && read <= write
+            && read.is_multiple_of(RECORD_ALIGN)
+            && self.expected.is_some()
+            && expected >= from
+            && expected - from == popped;
+        if !ok {
+            return Err(RingError::Corrupt {
+                pos: self.read,
+                why: "an outside reader handed back a position this consumer cannot be at",
+            });
+        }
+        self.read = read;
+        self.expected = Some(expected);
+        self.popped += popped;
+        self.view.at(OFF_READ).store(read, Ordering::Release);
+        Ok(())
+    }
+
+    /// Another owner of the whole mapped file (see Mapping::share): it stays mapped while that is
+    /// alive, even after this consumer is dropped and its lock released.
+    pub fn shared_region(&self) -> Arc<Region> {
+        self.view.map.share()
+    }
+
     /// Sequence number of the next record we expect, once known.
     pub fn expected_seq(&self) -> Option<u64> {
         self.expected
+    }
+
+    /// Data ring bytes.
+    pub fn capacity(&self) -> u64 {
+        self.view.capacity
+    }
+
+    /// Largest payload a record of this ring can carry.
+    pub fn max_payload(&self) -> usize {
+        self.max_payload
     }
 
     pub fn epoch(&self) -> u64 {
@@ -354,5 +405,25 @@ impl Consumer {
 impl Drop for Consumer {
     fn drop(&mut self) {
         self.view.map.u32_at(OFF_CONSUMER_PID).store(0, Ordering::Relaxed);
+    }
+}
+
+/// A producer creates the file before it sizes it and writes the identity fields; a consumer
+/// that opens it in that window would call it "not a queue". While the producer lock is held and
+/// the identity is still incomplete, wait for it (bounded: 2 s, then the checks decide).
+fn wait_while_created(file: &std::fs::File) {
+    use std::os::unix::fs::FileExt;
+    let complete = || {
+        let mut id = [0u8; OFF_CAPACITY + 8];
+        file.read_exact_at(&mut id, 0).is_ok()
+            && id[OFF_MAGIC..OFF_MAGIC + 8] == MAGIC.to_le_bytes()
+            && id[OFF_VERSION..OFF_VERSION + 4] != [0; 4]
+            && id[OFF_CAPACITY..OFF_CAPACITY + 8] != [0; 8]
+    };
+    for _ in 0..2000 {
+        if complete() || !map::is_locked(file, LOCK_PRODUCER).unwrap_or(false) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }

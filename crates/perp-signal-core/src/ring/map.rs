@@ -7,6 +7,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64};
+use std::sync::Arc;
 
 use super::error::RingError;
 
@@ -84,15 +85,54 @@ pub fn still_named(path: &Path, file: &File) -> bool {
     }
 }
 
+/// The mapped bytes themselves, unmapped when the last owner goes away. Held in an `Arc` so a
+/// reader outside Rust (the Node binding's JS view of the ring) can keep them mapped after the
+/// consumer that created them is closed.
+pub struct Region {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the region is plain shared memory with no thread affinity; all shared mutable state in
+// it is accessed through atomics or under the SPSC protocol of the ring.
+unsafe impl Send for Region {}
+// SAFETY: as above: `&Region` only hands out atomics and bounds-checked copies.
+unsafe impl Sync for Region {}
+
+impl Region {
+    /// Start of the mapping; valid for `len()` bytes for as long as this Region lives.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the region mapped in Mapping::new; this runs when the last Arc
+        // owner is dropped, so no reference into it (ours or a foreign view's) outlives it.
+        unsafe {
+            libc::munmap(self.ptr.as_ptr().cast(), self.len);
+        }
+    }
+}
+
 /// A read-write shared mapping of a whole ring file.
 pub struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
+    region: Arc<Region>,
     file: File,
 }
 
-// SAFETY: the mapping is plain shared memory with no thread affinity; all shared mutable state
-// in it is accessed through atomics or under the SPSC protocol of the ring.
+// SAFETY: the pointer is into `region`, which is Send; see Region.
 unsafe impl Send for Mapping {}
 
 impl Mapping {
@@ -114,7 +154,39 @@ impl Mapping {
         }
         let ptr = NonNull::new(p.cast::<u8>())
             .ok_or_else(|| io_err("mmap", path, io::Error::other("null mapping")))?;
-        Ok(Mapping { ptr, len, file })
+        let region = Arc::new(Region { ptr, len });
+        Ok(Mapping {
+            ptr,
+            len,
+            region,
+            file,
+        })
+    }
+
+    /// Like `new`, but maps through a second open file description of the same file, so the
+    /// mapping (which may outlive this Mapping through `share`) does not keep `file`'s
+    /// open-file-description locks alive: they go away when `file` is closed.
+    pub fn new_unlocked(file: File, len: usize, path: &Path) -> Result<Self, RingError> {
+        // /proc/self/fd reopens the very inode we hold, even if the name changed meanwhile (a
+        // magic link we must follow; the inode check below is what makes it safe).
+        let again = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(format!("/proc/self/fd/{}", file.as_raw_fd()))
+            .map_err(|e| io_err("reopen", path, e))?;
+        let (a, b) = (again.metadata(), file.metadata());
+        let same = matches!((&a, &b), (Ok(a), Ok(b)) if a.dev() == b.dev() && a.ino() == b.ino());
+        if !same {
+            return Err(io_err("reopen", path, io::Error::other("reopened another file")));
+        }
+        let m = Mapping::new(again, len, path)?;
+        Ok(Mapping { file, ..m })
+    }
+
+    /// Another owner of the mapped bytes: they stay mapped until it is dropped too, even after
+    /// this Mapping (and its file, with its locks) is gone.
+    pub fn share(&self) -> Arc<Region> {
+        Arc::clone(&self.region)
     }
 
     pub fn file(&self) -> &File {
@@ -165,14 +237,5 @@ impl Mapping {
         );
         // SAFETY: in bounds (checked above); `dst` is an exclusive Rust slice, not the mapping.
         unsafe { std::ptr::copy_nonoverlapping(self.ptr.as_ptr().add(off), dst.as_mut_ptr(), dst.len()) }
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the region mapped in `new`; no reference into it outlives self.
-        unsafe {
-            libc::munmap(self.ptr.as_ptr().cast(), self.len);
-        }
     }
 }

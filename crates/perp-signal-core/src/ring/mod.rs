@@ -14,6 +14,7 @@ mod view;
 
 pub use consumer::{Consumer, ConsumerStats, Pop, StartAt};
 pub use error::RingError;
+pub use map::Region;
 pub use name::check_name;
 pub use pingpong::{monotonic_ns, pin_to_cpu, SharedPage};
 pub use producer::{Producer, ProducerOptions, ProducerStats, Push};

@@ -34,6 +34,69 @@ pub fn framed<E>(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>) -> Result<(
     }
 }
 
+/// Appends whatever `write` appends, with its length prefix when `framed` (the general path
+/// beside [`Short`]).
+#[inline]
+pub(crate) fn append(out: &mut Vec<u8>, framed: bool, write: impl FnOnce(&mut Vec<u8>)) {
+    let at = out.len();
+    if framed {
+        out.extend_from_slice(&[0; 4]);
+    }
+    write(out);
+    if framed {
+        let len = (out.len() - at - 4) as u32;
+        out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+    }
+}
+
+/// A short message (at most 16 payload bytes) assembled in a register and appended with two
+/// fixed-size stores, instead of a length check and store per byte: the common trade message
+/// of both wire versions fits (a few header bytes and three varints below
+/// [`SHORT_LIMIT`](crate::varint::SHORT_LIMIT)).
+#[derive(Clone, Copy)]
+pub(crate) struct Short {
+    bits: u128,
+    len: u32,
+}
+
+impl Short {
+    /// Starts with up to 4 fixed bytes (`bytes` little-endian, `len` of them).
+    #[inline(always)]
+    pub(crate) fn new(bytes: u32, len: u32) -> Self {
+        Short {
+            bits: u128::from(bytes),
+            len,
+        }
+    }
+
+    /// Appends a word from [`short_uvarint`](crate::varint::short_uvarint). The caller keeps
+    /// the total at 16 bytes or less.
+    #[inline(always)]
+    pub(crate) fn push(self, (word, len): (u32, u32)) -> Self {
+        Short {
+            bits: self.bits | (u128::from(word) << (8 * self.len)),
+            len: self.len + len,
+        }
+    }
+
+    /// Appends the message, with its u32 length prefix when `framed`.
+    #[inline(always)]
+    pub(crate) fn write(self, out: &mut Vec<u8>, framed: bool) {
+        let at = out.len();
+        let payload = self.bits.to_le_bytes();
+        if framed {
+            let mut b = [0u8; 20];
+            b[..4].copy_from_slice(&self.len.to_le_bytes());
+            b[4..].copy_from_slice(&payload);
+            out.extend_from_slice(&b);
+            out.truncate(at + 4 + self.len as usize);
+        } else {
+            out.extend_from_slice(&payload);
+            out.truncate(at + self.len as usize);
+        }
+    }
+}
+
 /// Iterates the payloads of a framed batch; a truncated or absurd frame ends it with an error.
 pub struct Frames<'a> {
     buf: &'a [u8],

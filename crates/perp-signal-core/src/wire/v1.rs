@@ -4,10 +4,11 @@
 //! Unlike the original, state is kept in integer units of 1e-5 and values are scaled exactly, so
 //! a decoder's running sum equals the true price at every message, and late joiners get a header
 //! holding the current state.
+use super::frame::{append, Short};
 use super::{check_asset_list, AssetSpec, Reader, TradeRef};
 use crate::decimal;
 use crate::error::CodecError;
-use crate::varint::{put_ivarint, put_uvarint};
+use crate::varint::{put_ivarint, put_uvarint, short_uvarint, zigzag, SHORT_LIMIT};
 
 pub const VERSION: u8 = 0x01;
 /// The 7 low bits of byte 0 hold the asset index.
@@ -35,6 +36,22 @@ fn precision_error(symbol: &str, field: &str, value: &[u8], needed: u8) -> Codec
 
 #[inline]
 fn units(symbol: &str, field: &str, value: &[u8]) -> Result<u64, CodecError> {
+    // The exchange writes at most 5 decimals for every v1-eligible symbol: one multiply, and the
+    // decimals-needed check only for the values that have more written.
+    let (digits, written) = decimal::parse_written(value)?;
+    if written <= SCALE {
+        if let Some(v) = digits
+            .checked_mul(decimal::pow10(SCALE - written))
+            .filter(|&v| v <= i64::MAX as u64)
+        {
+            return Ok(v);
+        }
+    }
+    units_slow(symbol, field, value)
+}
+
+#[cold]
+fn units_slow(symbol: &str, field: &str, value: &[u8]) -> Result<u64, CodecError> {
     let p = decimal::parse(value)?;
     match p.at_scale(SCALE) {
         Some(v) if v <= i64::MAX as u64 => Ok(v),
@@ -106,6 +123,17 @@ impl Encoder {
     /// Appends one trade message. On error nothing is written and the state is unchanged.
     #[inline]
     pub fn encode(&mut self, t: &TradeRef, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        self.encode_to(t, out, false)
+    }
+
+    /// Appends one length-prefixed trade message.
+    #[inline]
+    pub fn encode_framed(&mut self, t: &TradeRef, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        self.encode_to(t, out, true)
+    }
+
+    #[inline(always)]
+    fn encode_to(&mut self, t: &TradeRef, out: &mut Vec<u8>, framed: bool) -> Result<(), CodecError> {
         let Some(st) = self.state.get(t.asset) else {
             return Err(CodecError::UnknownAsset {
                 index: t.asset as u64,
@@ -120,18 +148,25 @@ impl Encoder {
             .checked_sub(st.time)
             .ok_or_else(|| CodecError::Overflow(format!("{sym}: time {} overflows the delta", t.time)))?;
         let dp = price - st.price; // both in 0..=i64::MAX: cannot overflow
-        out.push((t.asset as u8) | if t.maker { 0x80 } else { 0 });
-        put_ivarint(out, dt);
-        put_ivarint(out, dp);
-        put_uvarint(out, qty);
+        let tag = (t.asset as u8) | if t.maker { 0x80 } else { 0 };
+        let (zt, zp) = (zigzag(dt), zigzag(dp));
+        if zt | zp | qty < SHORT_LIMIT {
+            // 1 + 3 x 4 bytes at most: fits one register-built message.
+            Short::new(u32::from(tag), 1)
+                .push(short_uvarint(zt as u32))
+                .push(short_uvarint(zp as u32))
+                .push(short_uvarint(qty as u32))
+                .write(out, framed);
+        } else {
+            append(out, framed, |out| {
+                out.push(tag);
+                put_uvarint(out, zt);
+                put_uvarint(out, zp);
+                put_uvarint(out, qty);
+            });
+        }
         self.state[t.asset] = AssetState { time: t.time, price };
         Ok(())
-    }
-
-    /// Appends one length-prefixed trade message.
-    #[inline]
-    pub fn encode_framed(&mut self, t: &TradeRef, out: &mut Vec<u8>) -> Result<(), CodecError> {
-        super::frame::framed(out, |out| self.encode(t, out))
     }
 
     /// The reference timestamp a header built now carries: the latest trade time of any asset.

@@ -1,10 +1,11 @@
 //! Wire v2, the project's own format: lossless (integers at per-asset decimal scales), frames
 //! tagged by kind, stream and per-asset sequence numbers, snapshots for (re)starting a consumer.
 //! docs/wire-format.md is the byte-level spec; this module is its one implementation.
+use super::frame::{append, Short};
 use super::{check_asset_list, AssetSpec, Reader, TradeRef};
 use crate::decimal::{self, pow10, MAX_SCALE};
 use crate::error::CodecError;
-use crate::varint::{put_ivarint, put_uvarint};
+use crate::varint::{put_ivarint, put_uvarint, short_uvarint, zigzag, SHORT_LIMIT};
 
 /// First bytes of a v2 header: `PSW` then the version.
 pub const MAGIC: [u8; 4] = *b"PSW\x02";
@@ -167,6 +168,34 @@ fn read_kind<'a>(r: &mut Reader<'a>) -> Result<&'a [u8], CodecError> {
     Ok(k)
 }
 
+/// `digits` written with `written` decimals, in units of 10^-scale (scale >= written). The
+/// exchange writes every value at the asset's scale, so the multiply (and its latency in the
+/// chain to the delta) is skipped on a branch that is all but always taken.
+#[inline(always)]
+fn at_scale(digits: u64, written: u8, scale: u8) -> Option<u64> {
+    if written == scale {
+        Some(digits)
+    } else {
+        digits.checked_mul(pow10(scale - written))
+    }
+}
+
+/// Slice equality without a libc `bcmp` call: trade types are a few bytes, and a call in the
+/// middle of the encoder makes it spill its live registers on every trade.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if (4..=8).contains(&n) {
+        // Two overlapping 4-byte words cover it ("MARKET" is 6).
+        let w = |s: &[u8], at: usize| s.get(at..at + 4).map(|x| [x[0], x[1], x[2], x[3]]);
+        return w(a, 0) == w(b, 0) && w(a, n - 4) == w(b, n - 4);
+    }
+    a == b
+}
+
 fn check_kind(k: &[u8]) -> Result<(), CodecError> {
     super::check_symbol(k).map_err(|_| {
         CodecError::InvalidArg(format!(
@@ -242,6 +271,21 @@ impl Encoder {
     /// Appends one trade frame. On error nothing is written and the state is unchanged.
     #[inline]
     pub fn encode(&mut self, t: &TradeRef, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        self.encode_to(t, out, false)
+    }
+
+    /// Appends one length-prefixed trade frame.
+    #[inline]
+    pub fn encode_framed(&mut self, t: &TradeRef, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        self.encode_to(t, out, true)
+    }
+
+    #[inline(always)]
+    fn encode_to(&mut self, t: &TradeRef, out: &mut Vec<u8>, framed: bool) -> Result<(), CodecError> {
+        // Parsed before anything else is loaded: with the asset state live across them, the
+        // digit loops ran out of registers and kept their sum on the stack.
+        let (p, p_written) = decimal::parse_written(t.price)?;
+        let (q, q_written) = decimal::parse_written(t.qty)?;
         let count = self.state.assets.len();
         let Some(a) = self.state.assets.get_mut(t.asset) else {
             return Err(CodecError::UnknownAsset {
@@ -249,18 +293,16 @@ impl Encoder {
                 count,
             });
         };
-        let p = decimal::parse(t.price)?;
-        let q = decimal::parse(t.qty)?;
         // Grow to the decimals as written (not just the significant ones), so that the decoder
-        // writes the exchange's own string back ("61800.30", not "61800.3").
-        let ps = a.price_scale.max(p.written);
-        let qs = a.qty_scale.max(q.written);
+        // writes the exchange's own string back ("61800.30", not "61800.3"). The scale is never
+        // below the decimals written, so scaling is one multiply and never drops a digit.
+        let ps = a.price_scale.max(p_written);
+        let qs = a.qty_scale.max(q_written);
         let overflow = |what: &str| CodecError::Overflow(format!("{}: {what} overflows 63 bits", a.symbol));
-        let price = p
-            .at_scale(ps)
+        let price = at_scale(p, p_written, ps)
             .and_then(|v| i64::try_from(v).ok())
             .ok_or_else(|| overflow("price"))?;
-        let qty = q.at_scale(qs).ok_or_else(|| overflow("quantity"))?;
+        let qty = at_scale(q, q_written, qs).ok_or_else(|| overflow("quantity"))?;
         let last = if ps > a.price_scale {
             a.price
                 .checked_mul(pow10(ps - a.price_scale) as i64)
@@ -272,7 +314,7 @@ impl Encoder {
         let dt = t.time.checked_sub(a.time).ok_or_else(|| overflow("time delta"))?;
         let scale_changed = ps != a.price_scale || qs != a.qty_scale;
         let id_plain = t.trade_id == a.trade_id.wrapping_add(1);
-        let kind_plain = t.kind == a.kind.as_slice();
+        let kind_plain = same_bytes(t.kind, &a.kind);
         if !kind_plain {
             check_kind(t.kind)?;
         }
@@ -283,35 +325,49 @@ impl Encoder {
         if extras != 0 {
             tag |= EXTRAS;
         }
-        // At most 1 + 2 (asset < 1024) + 2 + 3 + 10 + 34 (type <= 32 chars) + 30 = 82 bytes:
-        // one reservation, then no reallocation inside the frame.
-        out.reserve(96);
-        if t.asset < ASSET_ESCAPE as usize {
-            out.push(tag | t.asset as u8);
+        let (zt, zp) = (zigzag(dt), zigzag(dp));
+        if extras == 0 && t.asset < ASSET_ESCAPE as usize && zt | zp | qty < SHORT_LIMIT {
+            // The usual trade: 3 header bytes and 3 x 4 bytes at most, built in a register.
+            let head = u32::from(tag | t.asset as u8)
+                | u32::from(self.state.seq as u8) << 8
+                | u32::from(a.seq as u8) << 16;
+            Short::new(head, 3)
+                .push(short_uvarint(zt as u32))
+                .push(short_uvarint(zp as u32))
+                .push(short_uvarint(qty as u32))
+                .write(out, framed);
         } else {
-            out.push(tag | ASSET_ESCAPE);
-            put_uvarint(out, (t.asset - ASSET_ESCAPE as usize) as u64);
-        }
-        out.push(self.state.seq as u8);
-        out.push(a.seq as u8);
-        if extras != 0 {
-            out.push(extras);
-            if scale_changed {
-                out.push(ps);
-                out.push(qs);
-            }
-            if !id_plain {
-                put_ivarint(out, t.trade_id.wrapping_sub(a.trade_id).wrapping_sub(1) as i64);
-            }
+            append(out, framed, |out| {
+                if t.asset < ASSET_ESCAPE as usize {
+                    out.push(tag | t.asset as u8);
+                } else {
+                    out.push(tag | ASSET_ESCAPE);
+                    put_uvarint(out, (t.asset - ASSET_ESCAPE as usize) as u64);
+                }
+                out.push(self.state.seq as u8);
+                out.push(a.seq as u8);
+                if extras != 0 {
+                    out.push(extras);
+                    if scale_changed {
+                        out.push(ps);
+                        out.push(qs);
+                    }
+                    if !id_plain {
+                        put_ivarint(out, t.trade_id.wrapping_sub(a.trade_id).wrapping_sub(1) as i64);
+                    }
+                    if !kind_plain {
+                        put_kind(out, t.kind);
+                    }
+                }
+                put_uvarint(out, zt);
+                put_uvarint(out, zp);
+                put_uvarint(out, qty);
+            });
             if !kind_plain {
-                put_kind(out, t.kind);
                 a.kind.clear();
                 a.kind.extend_from_slice(t.kind);
             }
         }
-        put_ivarint(out, dt);
-        put_ivarint(out, dp);
-        put_uvarint(out, qty);
         a.price_scale = ps;
         a.qty_scale = qs;
         a.time = t.time;
@@ -320,12 +376,6 @@ impl Encoder {
         a.seq = a.seq.wrapping_add(1);
         self.state.seq = self.state.seq.wrapping_add(1);
         Ok(())
-    }
-
-    /// Appends one length-prefixed trade frame.
-    #[inline]
-    pub fn encode_framed(&mut self, t: &TradeRef, out: &mut Vec<u8>) -> Result<(), CodecError> {
-        super::frame::framed(out, |out| self.encode(t, out))
     }
 
     /// Heartbeat frame carrying the server time (ms).

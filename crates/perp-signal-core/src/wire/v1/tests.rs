@@ -347,3 +347,51 @@ fn hostile_input_gives_typed_errors() {
     // Nothing pending (no trade yet): the batch is passed through untouched.
     assert_eq!(j.adapt(&bad).unwrap(), None);
 }
+
+/// The register-built message (every varint below 2^28) and the general writer must give the
+/// bytes the spec defines, on both sides of that limit and of every varint length.
+#[test]
+fn messages_are_the_spec_bytes_on_both_sides_of_the_short_path_limit() {
+    use crate::varint::{put_uvarint, zigzag};
+    let specs = [spec("AAA", "10000"), spec("BBB", "10000")];
+    let t0 = 1_700_000_000_000i64;
+    let mut enc = Encoder::new(&specs, t0).unwrap();
+    let lim = 1i64 << 27; // zigzag(±2^27) is 2^28 (or 2^28 - 1): the limit
+                          // (asset, time delta, price delta in 1e-5, qty in 1e-5, maker)
+    let steps: [(usize, i64, i64, u64, bool); 9] = [
+        (0, 0, 0, 1, false),
+        (1, 127, 63, 127, true),
+        (0, lim - 1, lim - 1, (1 << 28) - 1, true),
+        (0, lim, 0, 1 << 28, false),
+        (1, 5, -lim, 300, true),
+        (1, 5, -lim - 1, 300, false),
+        (0, -lim - 1, 10, 1_000_000_000_000, true),
+        (1, 1, 1 << 40, 5, false),
+        (0, 0, 0, 1 << 21, true),
+    ];
+    let (mut times, mut prices) = ([t0; 2], [1_000_000_000i64; 2]);
+    for (asset, dt, dp, qty, maker) in steps {
+        times[asset] += dt;
+        prices[asset] += dp;
+        let (p, q) = (fixed_string(prices[asset] as u64, 5), fixed_string(qty, 5));
+        let t = TradeRef {
+            time: times[asset],
+            ..trade(asset, 0, &p, &q, maker)
+        };
+        let mut want = vec![asset as u8 | if maker { 0x80 } else { 0 }];
+        put_uvarint(&mut want, zigzag(dt));
+        put_uvarint(&mut want, zigzag(dp));
+        put_uvarint(&mut want, qty);
+        let mut want_framed = Vec::new();
+        put_frame(&mut want_framed, &want);
+
+        let mut bare = enc.clone();
+        let mut got = vec![0xee];
+        bare.encode(&t, &mut got).unwrap();
+        assert_eq!(got[1..], want[..], "{asset} {dt} {dp} {qty}");
+        let mut got = vec![0xee];
+        enc.encode_framed(&t, &mut got).unwrap();
+        assert_eq!(got[1..], want_framed[..], "{asset} {dt} {dp} {qty}");
+        assert_eq!(bare.state(), enc.state());
+    }
+}

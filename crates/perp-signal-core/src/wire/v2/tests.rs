@@ -376,3 +376,66 @@ fn inferred_scale_grows_to_the_exchange_string() {
     assert_eq!(text(t.price, t.price_scale), "61800.30");
     assert_eq!(fixed_string(t.qty, t.qty_scale), "0.010");
 }
+
+/// The register-built frame (asset below 31, no extras, every varint below 2^28) and the general
+/// writer must give the bytes docs/wire-format.md defines, on both sides of each limit.
+#[test]
+fn frames_are_the_spec_bytes_on_both_sides_of_the_short_path_limit() {
+    use crate::varint::{put_uvarint, zigzag};
+    let specs: Vec<AssetSpec> = (0..40)
+        .map(|i| spec(&format!("A{i}"), "10000000", Some(2), Some(3)))
+        .collect();
+    let t0 = 1_700_000_000_000i64;
+    let mut enc = Encoder::new(&specs, t0).unwrap();
+    let lim = 1i64 << 27;
+    // (asset, time delta, price delta in ticks, qty in steps, maker)
+    let steps: [(usize, i64, i64, u64, bool); 9] = [
+        (0, 0, 0, 1, false),
+        (30, 127, 63, 127, true),
+        (30, lim - 1, lim - 1, (1 << 28) - 1, true),
+        (30, lim, 0, 1 << 28, false),
+        (31, 5, 7, 300, true),
+        (39, 5, -lim - 1, 300, false),
+        (0, -lim - 1, 10, 1_000_000_000_000, true),
+        (0, 1, 1 << 40, 5, false),
+        (0, 0, 0, 1 << 21, true),
+    ];
+    let (mut times, mut prices, mut ids, mut seqs) =
+        ([t0; 40], [1_000_000_000i64; 40], [0u64; 40], [0u8; 40]);
+    for (seq, (asset, dt, dp, qty, maker)) in steps.into_iter().enumerate() {
+        times[asset] += dt;
+        prices[asset] += dp;
+        ids[asset] += 1;
+        let (p, q) = (text(prices[asset], 2), text(qty as i64, 3));
+        let o = Owned {
+            asset,
+            time: times[asset],
+            id: ids[asset],
+            price: p,
+            qty: q,
+            maker,
+            kind: "MARKET".into(),
+        };
+        let tag = TRADE | if maker { MAKER } else { 0 };
+        let mut want = vec![tag | asset.min(31) as u8];
+        if asset >= 31 {
+            put_uvarint(&mut want, (asset - 31) as u64);
+        }
+        want.extend_from_slice(&[seq as u8, seqs[asset]]);
+        seqs[asset] += 1;
+        put_uvarint(&mut want, zigzag(dt));
+        put_uvarint(&mut want, zigzag(dp));
+        put_uvarint(&mut want, qty);
+        let mut want_framed = (want.len() as u32).to_le_bytes().to_vec();
+        want_framed.extend_from_slice(&want);
+
+        let mut bare = enc.clone();
+        let mut got = vec![0xee];
+        bare.encode(&o.as_ref(), &mut got).unwrap();
+        assert_eq!(got[1..], want[..], "{asset} {dt} {dp} {qty}");
+        let mut got = vec![0xee];
+        enc.encode_framed(&o.as_ref(), &mut got).unwrap();
+        assert_eq!(got[1..], want_framed[..], "{asset} {dt} {dp} {qty}");
+        assert_eq!(bare.state(), enc.state());
+    }
+}
