@@ -97,6 +97,16 @@ describe('perp-signal exchange + record', () => {
     await waitFor(() => ex.child.exitCode !== null, 5000, 'the exchange to stop on SIGTERM');
     expect(ex.child.exitCode).toBe(0);
 
+    // The fixed pace from the command line: a source receives consecutive trades at the rate.
+    const fixed = await startExchange(['--symbols', 'BTCUSDT', '--rate', '2000', '--pace', 'fixed']);
+    const live = h.source({ wsUrl: fixed.wsUrl, restUrl: fixed.restUrl, port: 0 }, { symbols: ['BTCUSDT'] });
+    await live.source.start();
+    await waitFor(() => live.trades.length >= 400, 10_000, 'fixed-pace trades');
+    const ids = live.trades.map((t) => t.tradeId);
+    for (let i = 1; i < ids.length; i++) expect(ids[i]).toBe(ids[i - 1] + 1);
+    await live.source.stop();
+    fixed.child.kill('SIGTERM');
+
     // Replay the capture through a second exchange and compare what a source receives.
     const replay = await startExchange(['--replay', out, '--speed', '0']);
     const rec = h.source({ wsUrl: replay.wsUrl, restUrl: replay.restUrl, port: 0 }, { symbols: ['BTCUSDT', '1000SATSUSDT'] });
@@ -131,6 +141,12 @@ describe('perp-signal exchange + record', () => {
     const port = await run(['exchange', '--port', '99999']);
     expect(port.code).toBe(2);
     expect(port.stderr).toMatch(/--port must be 0\.\.65535/);
+    const tick = await run(['exchange', '--pace', 'fixed', '--tick-ms', '0']);
+    expect(tick.code).toBe(2);
+    expect(tick.stderr).toMatch(/--tick-ms must be >= 1/);
+    const pace = await run(['exchange', '--pace', 'steady']);
+    expect(pace.code).toBe(2);
+    expect(pace.stderr).toMatch(/pace/);
     const missing = await run(['exchange', '--replay', '/dev/shm/perp-signal-no-such-file.gz']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/replay file .* does not exist/);

@@ -190,3 +190,38 @@ describe('synthetic generator', () => {
     expect(prices.size).toBeGreaterThan(10);
   });
 });
+
+describe('local exchange fixed pace (load tests)', () => {
+  it('sends exactly `rate` trades per second per symbol, consecutive ids, on raw and combined streams', async () => {
+    const rate = 20_000;
+    const before = Date.now();
+    const { ex, addr } = await h.exchange({ symbols: ['BTCUSDT', 'ETHUSDT'], rate, pace: 'fixed' });
+    const after = Date.now();
+    const combined = await open(`${addr.wsUrl}/stream?streams=btcusdt@trade/ethusdt@trade`);
+    const raw = await open(`${addr.wsUrl.replace(/\/public$/, '')}/ws/ethusdt@trade`);
+    await new Promise((r) => setTimeout(r, 500));
+    const published = ex.tradesPublished / ex.tradingSymbols.length;
+    // Every trading symbol at `rate` since the flow started (between before and after): never more,
+    // and not less than what a late 1 ms timer (catching up at most 50 ms per tick) can lag.
+    expect(published).toBeLessThanOrEqual(rate * ((Date.now() - before) / 1000));
+    expect(published).toBeGreaterThan(rate * ((Date.now() - after - 100) / 1000));
+    const last = new Map<string, number>();
+    for (const f of combined.frames) {
+      const m = JSON.parse(f) as { stream: string; data: { e: string; s: string; t: number; p: string; q: string; T: number; m: boolean } };
+      expect(m.stream).toBe(`${m.data.s.toLowerCase()}@trade`);
+      expect(m.data).toEqual(expect.objectContaining({ e: 'trade', X: 'MARKET' }));
+      expect(m.data.p).toMatch(/^\d+\.\d{2}$/);
+      const prev = last.get(m.data.s);
+      if (prev !== undefined && m.data.t !== prev + 1) throw new Error(`${m.data.s}: id ${m.data.t} after ${prev}`);
+      last.set(m.data.s, m.data.t);
+    }
+    expect([...last.keys()].sort()).toEqual(['BTCUSDT', 'ETHUSDT']);
+    expect(combined.frames.length).toBeGreaterThan(rate * 0.5);
+    const rawTrades = raw.frames.map((f) => JSON.parse(f) as { s: string; t: number });
+    expect(rawTrades.length).toBeGreaterThan(rate * 0.3);
+    expect(rawTrades.every((t, i) => t.s === 'ETHUSDT' && (i === 0 || t.t === rawTrades[i - 1].t + 1))).toBe(true);
+    // REST still answers with recent trades of the flow.
+    const { body } = await getJson(`${addr.restUrl}/fapi/v1/trades?symbol=BTCUSDT&limit=1`);
+    expect((body as { id: number }[])[0].id).toBeGreaterThanOrEqual(last.get('BTCUSDT') ?? 0);
+  });
+});

@@ -128,6 +128,9 @@ describe('perp-signal <tcp|shm> forwarder', () => {
     const tooMany = await runCli(['--assets', many, '--wire', 'v1', 'tcp', '--port', '0', ...endpoints]);
     expect(tooMany.code).toBe(2);
     expect(tooMany.stderr).toMatch(/127/);
+    const probes = await runCli(['--assets', 'BTCUSDT', 'tcp', '--port', '0', '--keepalive-probes', '0', ...endpoints]);
+    expect(probes.code).toBe(2);
+    expect(probes.stderr).toMatch(/--keepalive-probes must be a positive integer, got 0/);
     const none = await runCli(['tcp', '--port', '0', ...endpoints]);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/--assets/);

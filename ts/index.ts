@@ -34,10 +34,13 @@ export {
   TcpClient,
   type TcpClientOptions,
   type TcpClientEvent,
+  type TcpColumnsEvent,
   type TcpClientStats,
   type ConnectedEvent,
   type DisconnectedEvent,
 } from './clients/tcp';
+export { setSocketKeepalive, socketKeepalive } from './transports/keepalive';
+export type { TcpKeepalive, KeepaliveTiming } from './transports/keepalive';
 export { NatsPublisher } from './transports/nats';
 export type { NatsPublisherOptions, NatsPublisherStats } from './transports/nats';
 export { NatsConsumer, connectNats } from './clients/nats';

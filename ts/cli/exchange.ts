@@ -6,6 +6,8 @@ interface ExchangeArgs {
   port: number;
   symbols?: string;
   rate: number;
+  pace: 'random' | 'fixed';
+  tickMs?: number;
   replay?: string;
   speed: number;
   seed?: number;
@@ -19,6 +21,12 @@ export const exchangeCommand: CommandModule<object, ExchangeArgs> = {
       .option('port', { type: 'number', default: 0, describe: 'TCP port on 127.0.0.1 (0 = any free port)' })
       .option('symbols', { type: 'string', describe: 'comma-separated symbols (default BTCUSDT,ETHUSDT,SOLUSDT,1000SATSUSDT)' })
       .option('rate', { type: 'number', default: 10, describe: 'generated trades per second per symbol' })
+      .option('pace', {
+        choices: ['random', 'fixed'] as const,
+        default: 'random' as const,
+        describe: 'random: bursts around --rate; fixed: exactly --rate per symbol per second, pre-framed (load tests)',
+      })
+      .option('tick-ms', { type: 'number', describe: 'generator tick in ms (default 20; 1 with --pace fixed)' })
       .option('replay', { type: 'string', describe: 'replay a capture (`<ns> <frame>` lines; .gz by name) instead of generating' })
       .option('speed', { type: 'number', default: 1, describe: 'replay speed: 1 = recorded pace, 0 = as fast as possible' })
       .option('seed', { type: 'number', describe: 'generator seed, for repeatable runs' })
@@ -26,6 +34,7 @@ export const exchangeCommand: CommandModule<object, ExchangeArgs> = {
         if (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535) throw new Error(`--port must be 0..65535, got ${a.port}`);
         if (!(a.rate >= 0)) throw new Error(`--rate must be >= 0, got ${a.rate}`);
         if (!(a.speed >= 0)) throw new Error(`--speed must be >= 0, got ${a.speed}`);
+        if (a.tickMs !== undefined && !(Number(a.tickMs) >= 1)) throw new Error(`--tick-ms must be >= 1, got ${a.tickMs}`);
         return true;
       }),
   handler: async (a) => {
@@ -33,6 +42,8 @@ export const exchangeCommand: CommandModule<object, ExchangeArgs> = {
       port: a.port,
       symbols: a.symbols ? a.symbols.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
       rate: a.rate,
+      pace: a.pace,
+      tickMs: a.tickMs,
       replay: a.replay,
       speed: a.speed,
       seed: a.seed,

@@ -11,6 +11,9 @@ interface Args extends ForwarderArgs {
   port: number;
   'max-clients': number;
   'max-queued-bytes': number;
+  'keepalive-ms': number;
+  'keepalive-interval-ms': number;
+  'keepalive-probes': number;
 }
 
 export const tcpCommand: CommandModule<object, Args> = {
@@ -25,6 +28,20 @@ export const tcpCommand: CommandModule<object, Args> = {
         type: 'number',
         default: 4 * 1024 * 1024,
         describe: 'Disconnect a client with more than this many bytes unsent (slow consumer)',
+      })
+      .option('keepalive-ms', { type: 'number', default: 10_000, describe: 'Idle ms before the first TCP keepalive probe to a client' })
+      .option('keepalive-interval-ms', { type: 'number', default: 1000, describe: 'Ms between keepalive probes (Linux)' })
+      .option('keepalive-probes', {
+        type: 'number',
+        default: 3,
+        describe: 'Unanswered probes before a client is taken as gone; unacknowledged data ends it as soon (Linux)',
+      })
+      .check((a) => {
+        for (const k of ['keepalive-ms', 'keepalive-interval-ms', 'keepalive-probes'] as const) {
+          const v = a[k];
+          if (!Number.isInteger(v) || v < 1) throw new Error(`--${k} must be a positive integer, got ${v}`);
+        }
+        return true;
       }) as never,
   handler: (argv) =>
     runForwarder(argv, async (encoder, logger) => {
@@ -35,6 +52,9 @@ export const tcpCommand: CommandModule<object, Args> = {
         port: argv.port,
         maxClients: argv['max-clients'],
         maxQueuedBytes: argv['max-queued-bytes'],
+        keepAliveMs: argv['keepalive-ms'],
+        keepAliveIntervalMs: argv['keepalive-interval-ms'],
+        keepAliveProbes: argv['keepalive-probes'],
         heartbeatMs: 0,
         encoder,
         logger,

@@ -1,5 +1,6 @@
 import { nativeCall } from '../errors';
 import { binding } from '../native';
+import { COLUMN_COUNT, columnsFromNative, type NativeColumnEvents, type TradeColumns } from './columns';
 import type { AssetState, DecodedMessage, WireVersion } from './types';
 
 interface NativeDecoder {
@@ -7,6 +8,8 @@ interface NativeDecoder {
   readonly symbols: string[];
   /** Writes `nums[0]` = record count, then 8 f64 per record; returns the text fields, each ended by '\n'. */
   decodePacked(data: Uint8Array, framed: boolean, nums: Float64Array): string;
+  /** Writes `cols[0]` = trade count, then each column for that many rows; returns the other messages. */
+  decodeColumns(data: Uint8Array, cols: Float64Array): NativeColumnEvents | null;
 }
 
 export interface DecoderBinding {
@@ -44,6 +47,10 @@ export class Decoder {
   private readonly native: NativeDecoder;
   /** Reused output of the native call (grown for larger batches). */
   private nums = new Float64Array(1 + REC * MAX_RECORDS_PER_FRAME * 256);
+  /** Reused output of `decodeColumns` (each batch copies out its own rows). */
+  private cols = new Float64Array(1 + COLUMN_COUNT * 256);
+  /** v2 trade types by code, as the native decoder announces them. */
+  private readonly types: string[] = [];
 
   /** `header`: a header payload, or (v2) a snapshot payload to start from. */
   constructor(header: Uint8Array, opts: DecoderOptions = {}) {
@@ -75,6 +82,19 @@ export class Decoder {
     const nums = this.nums;
     const text = nativeCall(() => this.native.decodePacked(framed, true, nums));
     return this.build(nums, text, false);
+  }
+
+  /**
+   * A u32-LE framed batch as columns: the cheap path for high rates (one native call, no object or
+   * string per trade; see `TradeColumns`). Same messages as `decodeFrames`, exactly; on a malformed
+   * frame it throws the same way.
+   */
+  decodeColumns(framed: Uint8Array): TradeColumns {
+    const need = 1 + COLUMN_COUNT * Math.ceil(framed.length / MIN_FRAME);
+    if (this.cols.length < need) this.cols = new Float64Array(need);
+    const cols = this.cols;
+    const extra = nativeCall(() => this.native.decodeColumns(framed, cols));
+    return columnsFromNative(this.wire, this.symbols, this.types, cols, extra);
   }
 
   private build(nums: Float64Array, joined: string, nest: boolean): DecodedMessage[] {

@@ -3,6 +3,8 @@ export { Encoder } from './encoder';
 export type { EncoderOptions, JsonBatch, Joiner, V1State, RawFrames, IngestState, IngestStop, IngestRun } from './encoder';
 export { Decoder } from './decoder';
 export type { DecoderOptions } from './decoder';
+export { TradeColumns, decimalString } from './columns';
+export type { ColumnEvent } from './columns';
 export { WIRE_V1_START, MAX_FRAME, frame, startFrame, isStart, FrameReader, splitFrames } from './framing';
 export type {
   WireVersion,

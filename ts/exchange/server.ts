@@ -13,6 +13,7 @@ import { PerpSignalError } from '../errors';
 import { noopLogger, type Logger } from '../observe/logger';
 import { decimalsOf, fromScaled, toScaled } from '../source/decimal';
 import { Faults, GARBAGE_FRAMES, type FaultOptions } from './faults';
+import { FixedRateFlow, type TickBlock } from './fixed-rate';
 import { SymbolWalk, seededRandom, type TradePayload } from './generator';
 import { loadReplay, type ReplayFrame } from './replay';
 import { DEFAULT_SYMBOLS, NON_TRADING_SYMBOLS, exchangeInfoBody, genericSpec, type SymbolSpec } from './symbols';
@@ -24,13 +25,20 @@ export interface ExchangeOptions {
   symbols?: (string | SymbolSpec)[];
   /** Generated trades per second per symbol (default 10; 0 = none unless published by hand). */
   rate?: number;
+  /**
+   * `random` (default): bursts around `rate` with a random walk per trade. `fixed`: exactly `rate`
+   * trades per second per symbol from a precomputed cycle of the walk, sent as ready-made frames
+   * with one socket write per connection per tick (load tests, up to ~10^6 frames/s); in this mode
+   * trades are not emitted as `trade` events and REST keeps only each tick's last trade.
+   */
+  pace?: 'random' | 'fixed';
   /** Replay this capture instead of generating (`<ns> <frame>` lines, .gz by name); it starts when the first WebSocket client connects. */
   replay?: string;
   /** Replay speed: 1 = recorded pace, 10 = ten times faster, 0 = as fast as possible (default 1). */
   speed?: number;
   /** Seed of the generator (default: random). */
   seed?: number;
-  /** Generator tick, ms (default 20). */
+  /** Generator tick, ms (default 20; 1 with `pace: 'fixed'`). */
   tickMs?: number;
   /** Server pings each connection this often, ms (default 180 000, as Binance). */
   pingIntervalMs?: number;
@@ -50,6 +58,8 @@ export interface ExchangeOptions {
 
 interface Client {
   ws: WebSocket;
+  /** The connection's socket, for the fixed-pace flow's pre-framed writes. */
+  raw: Duplex;
   streams: Set<string>;
   combined: boolean;
   /** `/market` path: @trade streams are accepted there and then stay silent, as on Binance. */
@@ -96,6 +106,8 @@ export class LocalExchange extends EventEmitter<ExchangeEvents> {
   private stopped = false;
   /** Connections accepted since start. */
   connectionsAccepted = 0;
+  private fixed?: FixedRateFlow;
+  private published = 0;
 
   constructor(private readonly opts: ExchangeOptions = {}) {
     super();
@@ -141,7 +153,10 @@ export class LocalExchange extends EventEmitter<ExchangeEvents> {
     });
     const port = (server.address() as AddressInfo).port;
     this.startPings();
-    if (!this.replayFrames) this.startGenerator();
+    if (!this.replayFrames) {
+      if (this.opts.pace === 'fixed') this.startFixed();
+      else this.startGenerator();
+    }
     this.logger.info('local exchange listening', { port });
     return { wsUrl: `ws://127.0.0.1:${port}/public`, restUrl: `http://127.0.0.1:${port}`, port };
   }
@@ -165,6 +180,11 @@ export class LocalExchange extends EventEmitter<ExchangeEvents> {
   /** Open WebSocket connections. */
   get clientCount(): number {
     return this.clients.size;
+  }
+
+  /** Trades published since start (all symbols). */
+  get tradesPublished(): number {
+    return this.published + (this.fixed?.total ?? 0);
   }
 
   /** Symbols that trade (not the listed-but-not-trading ones). */
@@ -247,6 +267,33 @@ export class LocalExchange extends EventEmitter<ExchangeEvents> {
     );
   }
 
+  private startFixed(): void {
+    const rate = this.opts.rate ?? 10;
+    if (rate <= 0) return;
+    const flow = new FixedRateFlow([...this.walks.values()], rate);
+    this.fixed = flow;
+    const maxQueued = 64 * 1024 * 1024;
+    this.timers.push(
+      setInterval(() => {
+        const blocks = flow.tick(Date.now());
+        for (const b of blocks) this.remember(b.last);
+        for (const c of this.clients) {
+          if (c.silent || c.stalled || c.ws.readyState !== WebSocket.OPEN) continue;
+          const mine = blocks.filter((b) => c.streams.has(b.stream));
+          if (mine.length === 0) continue;
+          const writable = c.raw as Duplex & { writableLength: number };
+          if (writable.writableLength > maxQueued) {
+            this.logger.warn('local exchange: dropping a connection that does not keep up', { queued: writable.writableLength });
+            c.ws.terminate();
+            continue;
+          }
+          c.raw.write(Buffer.from(mine.map((b: TickBlock) => (c.combined ? b.combined() : b.raw())).join(''), 'latin1'));
+          for (const b of mine) c.sent += b.count;
+        }
+      }, this.opts.tickMs ?? 1),
+    );
+  }
+
   private startReplay(): void {
     const frames = this.replayFrames ?? [];
     const speed = this.opts.speed ?? 1;
@@ -281,13 +328,19 @@ export class LocalExchange extends EventEmitter<ExchangeEvents> {
     step();
   }
 
-  private broadcast(p: TradePayload, text: string, stream = `${p.s.toLowerCase()}@trade`): void {
+  /** Keeps `p` for the REST trade endpoints. */
+  private remember(p: TradePayload, text = JSON.stringify(p)): void {
     const hist = this.history.get(p.s);
     if (hist) {
       hist.push({ p, text });
       const cap = this.opts.history ?? 10_000;
       if (hist.length > 2 * cap) hist.splice(0, hist.length - cap);
     }
+  }
+
+  private broadcast(p: TradePayload, text: string, stream = `${p.s.toLowerCase()}@trade`): void {
+    this.remember(p, text);
+    this.published += 1;
     this.emit('trade', p);
     let combinedText: string | undefined;
     for (const c of this.clients) {
@@ -315,7 +368,7 @@ export class LocalExchange extends EventEmitter<ExchangeEvents> {
     if (!route) return refuse('404 Not Found');
     if (this.faults.refuseNow()) return refuse('503 Service Unavailable');
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const client: Client = { ws, ...route, sent: 0, stalled: false, lastPong: Date.now(), incoming: [] };
+      const client: Client = { ws, raw: socket, ...route, sent: 0, stalled: false, lastPong: Date.now(), incoming: [] };
       this.clients.add(client);
       this.connectionsAccepted += 1;
       // A replay starts with its first listener, so nobody misses its beginning.

@@ -14,6 +14,7 @@ import { noopLogger, type Logger } from '../observe/logger';
 import { frame, startFrame, type Encoder, type Joiner } from '../codec';
 import type { GapEvent } from '../types';
 import type { Transport } from '../pipeline';
+import { KEEPALIVE_DEFAULTS, setSocketKeepalive } from './keepalive';
 
 /** What the fan-out needs of the codec's `Encoder`: late joiners and (v2) heartbeats. */
 export type FanoutEncoder = Pick<Encoder, 'join' | 'heartbeat'>;
@@ -34,8 +35,15 @@ export interface TcpFanoutOptions {
    * frame to the consumers of the other transports.
    */
   heartbeatMs?: number;
-  /** Idle time before TCP keepalive probes reap a half-open peer; default 10 s. */
+  /** Idle time before the first TCP keepalive probe to a client, ms; default 10 000. */
   keepAliveMs?: number;
+  /**
+   * Time between keepalive probes, ms; default 1000. With `keepAliveProbes` unanswered (default 3)
+   * the peer is taken as gone, and TCP_USER_TIMEOUT (idle + probes x interval) ends a connection
+   * whose sent data stays unacknowledged as long. Linux; elsewhere only the idle time is set.
+   */
+  keepAliveIntervalMs?: number;
+  keepAliveProbes?: number;
   encoder: FanoutEncoder;
   logger?: Logger;
 }
@@ -62,7 +70,15 @@ export interface ClientInfo {
 /** Payload of the frame a refused connection gets instead of `START`. */
 export const REFUSAL_PREFIX = 'ERROR ';
 
-const DEFAULTS = { host: '0.0.0.0', maxClients: 256, maxQueuedBytes: 4 * 1024 * 1024, heartbeatMs: 1000, keepAliveMs: 10_000 };
+const DEFAULTS = {
+  host: '0.0.0.0',
+  maxClients: 256,
+  maxQueuedBytes: 4 * 1024 * 1024,
+  heartbeatMs: 1000,
+  keepAliveMs: KEEPALIVE_DEFAULTS.idleMs,
+  keepAliveIntervalMs: KEEPALIVE_DEFAULTS.intervalMs,
+  keepAliveProbes: KEEPALIVE_DEFAULTS.probes,
+};
 const CLOSE_GRACE_MS = 2000;
 
 interface Client extends ClientInfo {
@@ -90,12 +106,14 @@ export class TcpFanout extends EventEmitter implements Transport {
   private lastSendAt = Date.now();
   private closing = false;
   private counters = { disconnectedSlow: 0, refused: 0, bytesOut: 0 };
+  /** The keepalive timing could not be set once: said once, not per client. */
+  private keepaliveWarned = false;
 
   constructor(opts: TcpFanoutOptions) {
     super();
     this.opts = { ...DEFAULTS, ...stripUndefined(opts) } as Required<Omit<TcpFanoutOptions, 'logger'>>;
     this.logger = opts.logger ?? noopLogger;
-    const { port, maxClients, maxQueuedBytes, heartbeatMs } = this.opts;
+    const { port, maxClients, maxQueuedBytes, heartbeatMs, keepAliveMs, keepAliveIntervalMs, keepAliveProbes } = this.opts;
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
       throw new PerpSignalError('E_USAGE', `port ${port} is not a TCP port: give an integer 0..65535`);
     }
@@ -104,6 +122,11 @@ export class TcpFanout extends EventEmitter implements Transport {
     }
     if (!(maxQueuedBytes > 0)) {
       throw new PerpSignalError('E_USAGE', `maxQueuedBytes ${maxQueuedBytes} must be a positive number of bytes`);
+    }
+    for (const [name, v] of Object.entries({ keepAliveMs, keepAliveIntervalMs, keepAliveProbes })) {
+      if (!Number.isInteger(v) || v < 1 || v > 2 ** 31 - 1) {
+        throw new PerpSignalError('E_USAGE', `${name} ${v} must be a positive integer`);
+      }
     }
     if (!(heartbeatMs >= 0)) {
       throw new PerpSignalError('E_USAGE', `heartbeatMs ${heartbeatMs} must be 0 (off) or a positive number of ms`);
@@ -222,6 +245,25 @@ export class TcpFanout extends EventEmitter implements Transport {
     await Promise.all([serverClosed, ...clientsClosed]);
   }
 
+  /** Probe interval, count and user timeout on top of libuv's idle time (see keepalive.ts). */
+  private setKeepaliveTiming(socket: net.Socket): void {
+    try {
+      setSocketKeepalive(socket, {
+        idleMs: this.opts.keepAliveMs,
+        intervalMs: this.opts.keepAliveIntervalMs,
+        probes: this.opts.keepAliveProbes,
+      });
+    } catch (e) {
+      if (this.keepaliveWarned) return;
+      this.keepaliveWarned = true;
+      const code = e instanceof PerpSignalError ? e.code : undefined;
+      const msg = 'tcp keepalive probe timing not set; half-open clients are reaped on the system keepalive schedule';
+      const fields = { error: e instanceof Error ? e.message : String(e) };
+      if (code === 'E_UNSUPPORTED') this.logger.debug(msg, fields);
+      else this.logger.warn(msg, fields);
+    }
+  }
+
   private accept(socket: net.Socket): void {
     const remote = `${socket.remoteAddress}:${socket.remotePort}`;
     // Bytes from clients mean nothing to us: read and discard them so the connection's end is seen.
@@ -232,6 +274,7 @@ export class TcpFanout extends EventEmitter implements Transport {
     }
     socket.setNoDelay(true);
     socket.setKeepAlive(true, this.opts.keepAliveMs);
+    this.setKeepaliveTiming(socket);
     let joiner: Joiner;
     try {
       joiner = this.opts.encoder.join();

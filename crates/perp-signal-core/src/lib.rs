@@ -5,9 +5,11 @@
 // Input never panics us: no unwrap/expect/panic outside tests.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod columns;
 pub mod decimal;
 pub mod error;
 pub mod ingest;
+pub mod keepalive;
 pub mod ring;
 pub mod route;
 pub mod trade_json;

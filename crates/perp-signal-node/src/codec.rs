@@ -3,6 +3,7 @@
 use napi::bindgen_prelude::{Buffer, BufferSlice};
 use napi::{Env, Result};
 use napi_derive::napi;
+use perp_signal_core::columns::Columns;
 use perp_signal_core::decimal::{write_fixed, write_fixed_signed, write_trimmed};
 use perp_signal_core::ingest::{self, Assets, Frames, Stop};
 use perp_signal_core::wire::{self, frame, v1, v2, AssetSpec, TradeRef};
@@ -466,6 +467,8 @@ enum Dec {
 #[napi]
 pub struct NativeDecoder {
     inner: Dec,
+    /// Output of `decodeColumns`, reused; it also keeps the trade-type codes across batches.
+    columns: Columns,
 }
 
 /// A JS Float64Array written in place. Spelled as an alias so the napi macro takes the typed
@@ -532,6 +535,39 @@ fn snapshot_json(s: &v2::State, out: &mut Vec<u8>) {
 }
 
 impl Dec {
+    fn decode_columns_into(&mut self, p: &[u8], c: &mut Columns) -> std::result::Result<(), CodecError> {
+        match self {
+            Dec::V1(d) => c.push_v1(&d.decode(p)?),
+            Dec::V2 { d, check_stream } => {
+                let r = d.decode(p)?;
+                if let Some(l) = r.stream_loss.filter(|_| *check_stream) {
+                    c.push_lost(&l);
+                }
+                if let Some(l) = r.asset_loss {
+                    c.push_lost(&l);
+                }
+                match r.message {
+                    None => {}
+                    Some(v2::Message::Trade(t)) => c.push_v2_trade(&t),
+                    Some(v2::Message::Heartbeat { seq, time }) => c.push_heartbeat(seq, time),
+                    Some(v2::Message::Gap {
+                        seq,
+                        asset,
+                        last_id,
+                        next_id,
+                        reason,
+                        ..
+                    }) => c.push_gap(asset, last_id, next_id, seq, reason),
+                    Some(v2::Message::Snapshot { seq }) => {
+                        c.push_snapshot(seq);
+                        snapshot_json(d.state(), &mut c.text);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn decode_into(&mut self, p: &[u8], o: &mut Out) -> std::result::Result<(), CodecError> {
         match self {
             Dec::V1(d) => {
@@ -640,8 +676,11 @@ impl NativeDecoder {
                 },
             })
         })();
-        r.map(|inner| NativeDecoder { inner })
-            .map_err(|e| error::codec(&env, e))
+        r.map(|inner| NativeDecoder {
+            inner,
+            columns: Columns::new(),
+        })
+        .map_err(|e| error::codec(&env, e))
     }
 
     #[napi(getter)]
@@ -697,4 +736,50 @@ impl NativeDecoder {
             Err((_, e)) => Err(error::codec(&env, e)),
         }
     }
+
+    /// Decodes a u32-LE framed batch into columns: `cols` (a Float64Array the caller reuses,
+    /// sized from the input length) receives the trade count, then each of the columns of
+    /// perp_signal_core::columns::col for that many rows. Non-trade messages come back as
+    /// `events` (8 f64 each, see `columns::Event`) with their text, or null when there were none.
+    /// On a malformed frame it throws naming it; the frames before it were applied to the state.
+    #[napi]
+    pub fn decode_columns(&mut self, env: Env, data: &[u8], cols: OutNums) -> Result<Option<ColumnEvents>> {
+        let c = &mut self.columns;
+        c.clear();
+        c.reserve(data.len() / 8);
+        let inner = &mut self.inner;
+        let r = frame::Frames::new(data).enumerate().try_for_each(|(i, p)| {
+            p.and_then(|p| inner.decode_columns_into(p, c))
+                .map_err(|e| (i, e))
+        });
+        if let Err((i, e)) = r {
+            return Err(error::throw(
+                &env,
+                e.code(),
+                &format!("frame #{i} of the batch: {e}"),
+            ));
+        }
+        if !c.write_to(cols) {
+            return Err(error::invalid_arg(
+                &env,
+                "decodeColumns output array too small (internal: size it from the input length)",
+            ));
+        }
+        if c.events().is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(ColumnEvents {
+            nums: c.events().to_vec(),
+            text: String::from_utf8_lossy(&c.text).into_owned(),
+        }))
+    }
+}
+
+/// Non-trade records of a `decodeColumns` batch (rare, so an object is fine here).
+#[napi(object)]
+pub struct ColumnEvents {
+    /// 8 f64 per event: kind, row, fields (see perp_signal_core::columns::Event).
+    pub nums: Vec<f64>,
+    /// Text of snapshot, wide-value and type events, in order, each ended by '\n'.
+    pub text: String,
 }

@@ -4,5 +4,6 @@
 pub mod codec;
 pub mod error;
 pub mod nats;
+pub mod net;
 pub mod ring;
 pub mod varint;
