@@ -96,8 +96,15 @@ function writeReplay(frames, rate) {
 
 // ---------------------------------------------------------------- processes and transports
 const children = new Set();
+/**
+ * BENCH_PIN=1: the forwarder (this process) runs alone on CPU 1, the exchange and the client on
+ * CPU 0, as a latency-sensitive deployment would pin it; otherwise the scheduler decides.
+ */
+const PIN = process.env.BENCH_PIN === '1';
 function child(args, opts = {}) {
-  const c = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], ...opts });
+  const c = PIN
+    ? spawn('taskset', ['-c', '0', process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'], ...opts })
+    : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], ...opts });
   children.add(c);
   c.on('exit', () => children.delete(c));
   return c;
@@ -537,8 +544,18 @@ function svgCdf(series, title) {
 // ---------------------------------------------------------------- main
 const rate = (r) => `${(r.n / (r.wallNs / 1e9)).toFixed(0)} msgs/s wall, ${(r.n / (r.cpuNs / 1e9)).toFixed(0)} msgs per CPU-second`;
 
+if (PIN && process.env.PERP_SIGNAL_BENCH_PINNED !== '1') {
+  // Re-run this script on CPU 1 (children go to CPU 0, see child()).
+  const r = require('node:child_process').spawnSync('taskset', ['-c', '1', process.execPath, ...process.execArgv, __filename, ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, PERP_SIGNAL_BENCH_PINNED: '1' },
+  });
+  process.exit(r.status ?? 1);
+}
+
 (async () => {
   console.log(`e2e bench: node ${process.version}, ${os.cpus().length} cores, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  if (PIN) console.log('pinned: forwarder on CPU 1, exchange and client on CPU 0');
   console.log(`transports: tcp = ${tcpMod ? 'TcpFanout' : 'plain net.Socket writes (TcpFanout not in this build)'}, ring = ${shmMod ? 'ShmPublisher' : 'not in this build: not measured'}`);
   const frames = buildStream();
   console.log(`stream: ${frames.length} frames (21,313 real BTCUSDT + synthetic ETHUSDT, SOLUSDT), ${(frames.reduce((a, f) => a + f.length, 0) / frames.length).toFixed(0)} bytes/frame`);
