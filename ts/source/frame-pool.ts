@@ -25,11 +25,7 @@ export class FramePool {
     this.count += 1;
   }
 
-  /** Frame `i`'s bytes (a view, valid until `clear`). */
-  bytes(i: number): Buffer {
-    return this.pool.subarray(i === 0 ? 0 : this.ends[i - 1], this.ends[i]);
-  }
-
+  /** Frame `i` as text (the slow path and `record` only; the fast path reads the bytes in Rust). */
   text(i: number): string {
     return this.pool.toString('utf8', i === 0 ? 0 : this.ends[i - 1], this.ends[i]);
   }
