@@ -23,6 +23,7 @@ const { Encoder, BinanceSource } = require('../dist/index.js');
 const { Pipeline } = require('../dist/pipeline.js');
 const { Stats } = require('../dist/observe/stats.js');
 const { parseFrame } = require('../dist/source/parse.js');
+const { FrameReader } = require('../dist/source/rfc6455.js');
 const { startForwarder } = require('../dist/cli/forward.js');
 const { SymbolWalk, seededRandom } = require('../dist/exchange/generator.js');
 const { DEFAULT_SYMBOLS } = require('../dist/exchange/symbols.js');
@@ -392,19 +393,19 @@ function assetsOf(frames) {
 }
 
 /**
- * The forwarder's own code from the ws frame parser on: `ws`'s Receiver -> BinanceSource's frame
- * handler (`onFrame`, reached from JS: the bench plays the WebSocket connection) -> Pipeline
- * (`parse` 'rust': Encoder.ingest; 'js': JSON.parse + encodeBatch) with the stats attached -> TcpFanout.
+ * The forwarder's own code from the WebSocket frame reader on: the reader (`reader` 'builtin':
+ * our RFC 6455 FrameReader, as StreamConnection runs it, one receive stamp per socket read; 'ws':
+ * `ws`'s Receiver, one stamp per message, as StreamConnection runs it with `--ws-client ws`) ->
+ * BinanceSource's frame handler (`onFrame`: the bench plays the socket) -> Pipeline (`parse` 'rust':
+ * Encoder.ingest; 'js': JSON.parse + encodeBatch) with the stats attached -> TcpFanout.
  * 'ceiling': each read's frames joined and given to encodeJsonLines, no source bookkeeping at all.
  */
-async function fromMemory(frames, roundsReads, mode) {
+async function fromMemory(frames, roundsReads, mode, reader) {
   const assets = assetsOf(frames);
   const encoder = new Encoder({ wire: 'v2', assets, refTime: 1723161256000 });
   const { t: tcp, port } = await makeTcp(encoder);
   const client = await startClient(port);
   for (let i = 0; i < 100 && tcp.consumers() === 0; i++) await sleep(20);
-  // As StreamConnection configures its WebSocket.
-  const receiver = new Receiver({ isServer: false, maxPayload: 1 << 20, skipUTF8Validation: true });
   const source = new BinanceSource({ symbols: SYMBOLS, wsUrl: 'ws://127.0.0.1:1', restUrl: 'http://127.0.0.1:1' });
   const conn = {};
   const slot = { index: 0, symbols: SYMBOLS, conn, candidate: undefined };
@@ -413,15 +414,32 @@ async function fromMemory(frames, roundsReads, mode) {
   await pipeline.start({ startSource: false });
   let texts = [];
   let n = 0;
-  receiver.on('message', (data) => {
-    if (mode === 'ceiling') texts.push(data, NL);
-    else source.onFrame(slot, conn, data, process.hrtime.bigint());
-  });
+  let recv = 0;
+  const onText = (buf, start, end, mono) => {
+    if (mode === 'ceiling') texts.push(buf.subarray(start, end), NL);
+    else source.onFrame(slot, conn, buf, start, end, mono);
+  };
+  let push;
+  if (reader === 'ws') {
+    // As StreamConnection configures its WebSocket with --ws-client ws.
+    const receiver = new Receiver({ isServer: false, maxPayload: 1 << 20, skipUTF8Validation: true });
+    receiver.on('message', (data) => onText(data, 0, data.length, Number(process.hrtime.bigint())));
+    push = (read) => receiver.write(read);
+  } else {
+    const fr = new FrameReader(
+      { text: (b, s, e) => onText(b, s, e, recv), binary() {}, ping() {}, pong() {}, close() {}, error: (_c, why) => { throw new Error(why); } },
+      1 << 20,
+    );
+    push = (read) => {
+      recv = Number(process.hrtime.bigint());
+      fr.push(read);
+    };
+  }
   const c0 = cpuNs();
   const t0 = process.hrtime.bigint();
   for (const reads of roundsReads) {
     for (const read of reads) {
-      receiver.write(read);
+      push(read);
       if (mode === 'ceiling' && texts.length > 0) {
         const batch = encoder.encodeJsonLines(Buffer.concat(texts));
         tcp.publish(batch.framed);
@@ -571,11 +589,15 @@ if (PIN && process.env.PERP_SIGNAL_BENCH_PINNED !== '1') {
 
   if (PARTS.has('1b')) {
     const roundsReads = [0, 1, 2].map((r) => wsReads(r === 0 ? frames : shiftIds(frames, r * 100_000_000)));
-    console.log(`\n[1b] forwarder path from memory: ${roundsReads[0].length} reads of 64 KiB (ws frame parser -> source -> pipeline -> encode -> TCP write), 3 rounds (ids shifted each round)`);
-    for (const mode of PARSE_MODES.concat(['ceiling'])) {
-      const m = await fromMemory(frames, roundsReads, mode);
-      const label = { rust: 'rust (shipped: Encoder.ingest)', js: 'js (JSON.parse + encodeBatch)', ceiling: 'ceiling (encodeJsonLines, no source)' }[mode];
-      console.log(`  ${label.padEnd(38)} ${rate(m)}  (fast path ${m.fast}, gaps ${m.gaps}, client got ${m.clientBytes} bytes)`);
+    console.log(`\n[1b] forwarder path from memory: ${roundsReads[0].length} reads of 64 KiB (frame reader -> source -> pipeline -> encode -> TCP write), 3 rounds (ids shifted each round)`);
+    const rows = [];
+    for (const mode of PARSE_MODES) rows.push([mode, 'builtin'], [mode, 'ws']);
+    rows.push(['ceiling', 'builtin']);
+    for (const [mode, reader] of rows) {
+      const m = await fromMemory(frames, roundsReads, mode, reader);
+      const label = { rust: 'rust (Encoder.ingest)', js: 'js (JSON.parse + encodeBatch)', ceiling: 'ceiling (encodeJsonLines, no source)' }[mode];
+      const shipped = mode === 'rust' && reader === 'builtin' ? ', shipped' : '';
+      console.log(`  ${`${label}, ${reader} reader${shipped}`.padEnd(52)} ${rate(m)}  (fast path ${m.fast}, gaps ${m.gaps}, client got ${m.clientBytes} bytes)`);
     }
   }
 

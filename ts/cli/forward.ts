@@ -31,6 +31,11 @@ export const forwarderOptions = {
     default: 'rust',
     describe: "Where the exchange's JSON is parsed: rust (regular trade frames parsed and encoded in one native call) or js (JSON.parse per frame)",
   },
+  'ws-client': {
+    choices: ['builtin', 'ws'],
+    default: 'builtin',
+    describe: "WebSocket client for the exchange stream: builtin (our RFC 6455 reader, the faster) or ws (the ws package)",
+  },
   'heartbeat-ms': {
     type: 'number',
     default: 1000,
@@ -45,6 +50,7 @@ export interface ForwarderArgs extends LogArgs {
   'metrics-port'?: number;
   'heartbeat-ms'?: number;
   parse?: string;
+  'ws-client'?: string;
   'ws-url'?: string;
   'rest-url'?: string;
   'api-key'?: string;
@@ -140,7 +146,8 @@ export async function startForwarder(
   const wire = (argv.wire ?? 'v2') as WireVersion;
   const symbols = parseAssets(argv.assets, wire);
   const { wsUrl, restUrl } = resolveEndpoints(argv);
-  const source = new BinanceSource({ symbols, wsUrl, restUrl, apiKey: resolveApiKey(argv), logger });
+  const wsClient = argv['ws-client'] === 'ws' ? 'ws' : 'builtin';
+  const source = new BinanceSource({ symbols, wsUrl, restUrl, apiKey: resolveApiKey(argv), logger, wsClient });
   source.on('warning', (w) => logger.warn(w.message, { code: w.code, symbol: w.symbol }));
   source.on('reconnect', (r) => logger.warn('exchange connection lost; reconnecting', { ...r }));
   source.on('gap', (g) => logger.warn('trades missing', { ...g }));

@@ -9,7 +9,7 @@ import { PerpSignalError } from '../errors';
 import { noopLogger, RateLimitedLog, type Logger } from '../observe/logger';
 import type { GapEvent, SymbolInfo, Trade } from '../types';
 import { Backoff, sleep } from './backoff';
-import { StreamConnection, type ConnectionOptions } from './connection';
+import { StreamConnection, type ConnectionOptions, type WsClient } from './connection';
 import { DEFAULT_REST_URL, DEFAULT_WS_URL } from './endpoints';
 import { parseFrame, receiveTimes, wallOfMono } from './parse';
 import { FramePool } from './frame-pool';
@@ -32,6 +32,11 @@ export interface SourceOptions {
   pingTimeoutMs?: number;
   /** Handshake deadline, ms (default 10 000). */
   openTimeoutMs?: number;
+  /**
+   * WebSocket client: 'builtin' (default: our RFC 6455 reader, ~0.3 µs less per message) or 'ws'
+   * (the `ws` package).
+   */
+  wsClient?: WsClient;
   /** Rotate each connection after this long, ms (default 23 h, inside Binance's 24 h limit). */
   rotationMs?: number;
   /** Longest wait for the new connection to overlap the old one during a rotation, ms (default 10 000). */
@@ -294,6 +299,7 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
       pingTimeoutMs: this.opts.pingTimeoutMs ?? 10_000,
       watchdogMs: this.opts.watchdogMs ?? 60_000,
       openTimeoutMs: this.opts.openTimeoutMs ?? 10_000,
+      client: this.opts.wsClient ?? 'builtin',
     };
   }
 
@@ -340,7 +346,7 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
   }
 
   private wire(slot: Slot, conn: StreamConnection): void {
-    conn.on('text', (data, mono) => this.onFrame(slot, conn, data, mono));
+    conn.onText = (buf, start, end, mono) => this.onFrame(slot, conn, buf, start, end, mono);
     conn.on('binary', (size) => {
       this.counters.malformed += 1;
       this.badLog.warn('binary', 'unexpected binary frame', { size, connection: slot.index });
@@ -452,18 +458,19 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
    * parses and encodes the regular ones in Rust and hands the others back to `slowFrame`; any
    * other frame first drains that queue (order), then takes the slow path here.
    */
-  private onFrame(slot: Slot, conn: StreamConnection, data: Buffer, mono: bigint): void {
+  private onFrame(slot: Slot, conn: StreamConnection, buf: Buffer, start: number, end: number, mono: number): void {
     this.counters.messages += 1;
     const ing = this.ingest;
     if (ing) {
       if (conn === slot.conn && !slot.candidate && this.listenerCount('trade') === ing.tradeListeners) {
-        ing.pool.push(data, Number(mono), slot.index);
+        ing.pool.push(buf, start, end, mono, slot.index);
         ing.link.wake();
         return;
       }
       this.drain();
     }
-    this.onText(slot, conn, data.toString(), wallOfMono(mono), mono);
+    const m = BigInt(mono);
+    this.onText(slot, conn, buf.toString('utf8', start, end), wallOfMono(m), m);
   }
 
   private onText(slot: Slot, conn: StreamConnection, text: string, wall: bigint, mono: bigint): void {

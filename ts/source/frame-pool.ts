@@ -13,11 +13,12 @@ export class FramePool {
   count = 0;
   private used = 0;
 
-  push(data: Buffer, recvMonoNs: number, origin: number): void {
-    const end = this.used + data.length;
+  /** Queues bytes [start, end) of `data`. */
+  push(data: Buffer, start: number, stop: number, recvMonoNs: number, origin: number): void {
+    const end = this.used + (stop - start);
     if (end > this.pool.length) this.growPool(end);
     if (this.count === this.ends.length) this.growIndex();
-    data.copy(this.pool, this.used);
+    data.copy(this.pool, this.used, start, stop);
     this.used = end;
     this.ends[this.count] = end;
     this.recvMonoNs[this.count] = recvMonoNs;
