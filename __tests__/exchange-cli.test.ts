@@ -177,4 +177,26 @@ describe('replay pace', () => {
       expect(g).toBeLessThan(350);
     }
   });
+
+  it('with exact timing, sends frames 300 µs apart one by one instead of in 1 ms bursts', async () => {
+    const file = tmpFile('exact.txt');
+    const t0 = 1723161255000000000n;
+    const lines = Array.from({ length: 30 }, (_, i) => {
+      const data = { e: 'trade', E: 1, T: 1, s: 'BTCUSDT', t: 10 + i, p: '61800.30', q: '0.006', X: 'MARKET', m: false };
+      return `${t0 + BigInt(i) * 300_000n} ${JSON.stringify({ stream: 'btcusdt@trade', data })}`;
+    });
+    fs.writeFileSync(file, lines.join('\n') + '\n');
+    const ex = new LocalExchange({ replay: file, replayTiming: 'exact' });
+    h.exchanges.push(ex);
+    const addr = await ex.start();
+    const rec = h.source(addr);
+    await rec.source.start();
+    await waitFor(() => rec.trades.length === 30, 5000, 'thirty trades');
+    expect(rec.ids()).toEqual(lines.map((_, i) => 10 + i));
+    // Never faster than recorded: 29 gaps of 300 µs.
+    const spanMs = Number(rec.trades[29].recvMonoNs - rec.trades[0].recvMonoNs) / 1e6;
+    expect(spanMs).toBeGreaterThan(8);
+    // One receive stamp per socket read: with 1 ms timer ticks there would be ~10 reads of ~3 frames.
+    expect(new Set(rec.trades.map((t) => t.recvMonoNs)).size).toBeGreaterThanOrEqual(15);
+  });
 });

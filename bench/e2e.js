@@ -33,6 +33,8 @@ const SYMBOLS = ['BTCUSDT', 'ETHUSDT', 'SOLUSDT'];
 const LAT_RATE = Number(process.env.BENCH_RATE || 10000);
 /** Parse modes compared in [1] and [2]: the shipped fast path first (BENCH_PARSE=rust,js by default). */
 const PARSE_MODES = (process.env.BENCH_PARSE || 'rust,js').split(',');
+/** Exchange pacing in [2] (BENCH_TIMING=exact or timer for one; see `exchange --replay-timing`). */
+const TIMINGS = (process.env.BENCH_TIMING || 'exact,timer').split(',');
 /** Sections to run (BENCH_PART=1a,2 for some; default all: 3,1b,1a,2). */
 const PARTS = new Set((process.env.BENCH_PART || '3,1b,1a,2').split(','));
 const svgOut = process.env.BENCH_SVG || path.join(root, 'docs', 'latency-e2e.svg');
@@ -121,8 +123,8 @@ function killAll() {
 process.on('exit', killAll);
 
 /** Local exchange in its own process; resolves its ws/rest URLs. */
-async function startExchange(replay, speed) {
-  const c = child([path.join(root, 'bin', 'perp-signal.js'), 'exchange', '--replay', replay, '--speed', String(speed)]);
+async function startExchange(replay, speed, timing = 'timer') {
+  const c = child([path.join(root, 'bin', 'perp-signal.js'), 'exchange', '--replay', replay, '--speed', String(speed), '--replay-timing', timing]);
   let out = '';
   c.stdout.on('data', (d) => (out += d));
   for (let i = 0; i < 200; i++) {
@@ -242,8 +244,8 @@ function tee(tcp, ring) {
 }
 
 // ---------------------------------------------------------------- 1a: whole path over WebSocket
-async function forwarderRun(replay, speed, total, parse, onStats) {
-  const ex = await startExchange(replay, speed);
+async function forwarderRun(replay, speed, total, parse, onStats, timing) {
+  const ex = await startExchange(replay, speed, timing);
   // The client is already trying to connect when the transport comes up, so the forwarder's
   // start-up (while the exchange already streams) stays short.
   const port = await freePort();
@@ -302,7 +304,7 @@ async function throughputOverWs(replay, total, parse) {
 }
 
 // ---------------------------------------------------------------- 2: latency at LAT_RATE
-async function latencyOverWs(replay, total, parse) {
+async function latencyOverWs(replay, total, parse, timing) {
   return forwarderRun(replay, 1, total, parse, async (fwd, sink) => {
     const tcp = new Float64Array(total);
     const ring = new Float64Array(total);
@@ -356,7 +358,7 @@ async function latencyOverWs(replay, total, parse) {
       write: Array.from(tcp.subarray(skip, n), (x, i) => x - wait[skip + i] - encode[skip + i]).sort((a, b) => a - b),
       batch: Array.from(batchSize.subarray(skip, n)).sort((a, b) => a - b),
     };
-  });
+  }, timing);
 }
 
 // ---------------------------------------------------------------- 1b: forwarder path from memory
@@ -618,11 +620,15 @@ if (PIN && process.env.PERP_SIGNAL_BENCH_PINNED !== '1') {
     s.length === 0
       ? `  ${name}: not measured`
       : `  ${name}: n=${s.length} p50 ${us(q(s, 0.5))} µs, p99 ${us(q(s, 0.99))} µs, p99.9 ${us(q(s, 0.999))} µs, max ${us(s[s.length - 1])} µs`;
-  // The shipped mode last, so the plot shows it.
+  // The shipped mode last, so the plot shows it: --parse rust, frames at their recorded times.
   let l;
-  for (const parse of PARSE_MODES.slice().reverse()) {
-    console.log(`\n[2] --parse ${parse}: added latency at ${LAT_RATE} msgs/s: ${latN} frames over the WebSocket, first second dropped as warm-up`);
-    l = await latencyOverWs(slowFile, latN, parse);
+  const pacing = {
+    exact: 'each frame at its recorded time (evenly spaced, as in the replay file)',
+    timer: "what is due on each of the exchange's >= 1 ms timer ticks (bursts of ~10)",
+  };
+  for (const timing of TIMINGS.slice().reverse()) for (const parse of PARSE_MODES.slice().reverse()) {
+    console.log(`\n[2] --parse ${parse}: added latency at ${LAT_RATE} msgs/s, exchange sends ${pacing[timing]} (--replay-timing ${timing}): ${latN} frames over the WebSocket, first second dropped as warm-up`);
+    l = await latencyOverWs(slowFile, latN, parse, timing);
     console.log(line('received -> written to TCP socket', l.tcp));
     console.log(line('received -> published to ring   ', l.ring));
     console.log('  the TCP figure, split:');

@@ -10,6 +10,7 @@ interface ExchangeArgs {
   tickMs?: number;
   replay?: string;
   speed: number;
+  'replay-timing': 'timer' | 'exact';
   seed?: number;
 }
 
@@ -29,6 +30,11 @@ export const exchangeCommand: CommandModule<object, ExchangeArgs> = {
       .option('tick-ms', { type: 'number', describe: 'generator tick in ms (default 20; 1 with --pace fixed)' })
       .option('replay', { type: 'string', describe: 'replay a capture (`<ns> <frame>` lines; .gz by name) instead of generating' })
       .option('speed', { type: 'number', default: 1, describe: 'replay speed: 1 = recorded pace, 0 = as fast as possible' })
+      .option('replay-timing', {
+        choices: ['timer', 'exact'] as const,
+        default: 'timer' as const,
+        describe: "replay: timer sends what is due each timer tick (>= 1 ms); exact sends each frame at its own time (one busy core)",
+      })
       .option('seed', { type: 'number', describe: 'generator seed, for repeatable runs' })
       .check((a) => {
         if (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535) throw new Error(`--port must be 0..65535, got ${a.port}`);
@@ -46,6 +52,7 @@ export const exchangeCommand: CommandModule<object, ExchangeArgs> = {
       tickMs: a.tickMs,
       replay: a.replay,
       speed: a.speed,
+      replayTiming: a['replay-timing'],
       seed: a.seed,
     });
     // Errors (busy port, missing replay file) go to main(), which maps their code to the exit code.

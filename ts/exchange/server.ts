@@ -36,6 +36,13 @@ export interface ExchangeOptions {
   replay?: string;
   /** Replay speed: 1 = recorded pace, 10 = ten times faster, 0 = as fast as possible (default 1). */
   speed?: number;
+  /**
+   * How closely a replay keeps the recorded times: 'timer' (default) sends what is due on each
+   * timer tick (>= 1 ms, so sub-millisecond spacing arrives in bursts, at little CPU); 'exact' sends
+   * each frame at its own time, polling the event loop while the next one is under 2 ms away (one
+   * busy core; for latency benchmarks that need the recorded spacing).
+   */
+  replayTiming?: 'timer' | 'exact';
   /** Seed of the generator (default: random). */
   seed?: number;
   /** Generator tick, ms (default 20; 1 with `pace: 'fixed'`). */
@@ -297,6 +304,7 @@ export class LocalExchange extends EventEmitter<ExchangeEvents> {
   private startReplay(): void {
     const frames = this.replayFrames ?? [];
     const speed = this.opts.speed ?? 1;
+    const exact = this.opts.replayTiming === 'exact';
     if (frames.length === 0) return;
     const t0 = frames[0].recvNs;
     const start = process.hrtime.bigint();
@@ -319,7 +327,12 @@ export class LocalExchange extends EventEmitter<ExchangeEvents> {
       let wait = 0;
       if (speed > 0 && sent < 2000) {
         const dueNs = Number(frames[this.replayPos].recvNs - t0) / speed - Number(process.hrtime.bigint() - start);
-        wait = Math.max(1, Math.floor(dueNs / 1e6));
+        if (exact && dueNs < 2e6) {
+          setImmediate(step);
+          return;
+        }
+        // Exact: wake a millisecond early and poll the rest of the way.
+        wait = Math.max(1, Math.floor(dueNs / 1e6) - (exact ? 1 : 0));
       }
       const t = setTimeout(step, wait);
       this.timers.push(t);
