@@ -161,6 +161,9 @@ describe('perp-signal <tcp|shm> forwarder', () => {
     expect(new Set(trades.map((t) => t.symbol))).toEqual(new Set(['BTCUSDT', 'ETHUSDT', 'SOLUSDT', '1000SATSUSDT']));
     expect(r.stderr).toMatch(/stats /);
     expect(r.stderr).toMatch(/stopped/);
+    // A clean first run: reference prices come from the simulated exchange's past trades, and
+    // nothing is logged twice.
+    expect(r.stderr).not.toMatch(/WARN|ERROR/);
     // Everything ran in that one process (which has exited), on loopback, with no /dev/shm file:
     // the exchange's port is closed again.
     const port = Number(/ws=ws:\/\/127\.0\.0\.1:(\d+)/.exec(r.stderr)?.[1]);

@@ -40,7 +40,8 @@ export const demoCommand: CommandModule<object, Args> = {
   handler: async (a) => {
     const logger = loggerFrom(a);
     const symbols = a.assets.flatMap((s) => s.split(',')).map((s) => s.trim().toUpperCase()).filter(Boolean);
-    const exchange = new LocalExchange({ symbols, rate: a.rate, logger });
+    // Past trades: the forwarder takes its reference prices from them, as it does from Binance.
+    const exchange = new LocalExchange({ symbols, rate: a.rate, logger, pastTrades: 100 });
     const { wsUrl, restUrl } = await exchange.start();
     logger.info('simulated exchange up', { ws: wsUrl, rest: restUrl });
     let fanout: TcpFanout | undefined;

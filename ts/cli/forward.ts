@@ -148,9 +148,7 @@ export async function startForwarder(
   const { wsUrl, restUrl } = resolveEndpoints(argv);
   const wsClient = argv['ws-client'] === 'ws' ? 'ws' : 'builtin';
   const source = new BinanceSource({ symbols, wsUrl, restUrl, apiKey: resolveApiKey(argv), logger, wsClient });
-  source.on('warning', (w) => logger.warn(w.message, { code: w.code, symbol: w.symbol }));
-  source.on('reconnect', (r) => logger.warn('exchange connection lost; reconnecting', { ...r }));
-  source.on('gap', (g) => logger.warn('trades missing', { ...g }));
+  // The source logs its own warnings, reconnects and gaps through `logger`: no listener repeats them.
 
   const infos = await source.prepare();
   const missing = new Set(infos.filter((i) => i.refPrice === undefined).map((i) => i.symbol));

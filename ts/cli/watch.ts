@@ -24,7 +24,6 @@ export const watchCommand: CommandModule<object, WatchArgs> = {
     const logger = loggerFrom(a);
     const symbols = parseAssets(a.assets);
     const source = new BinanceSource({ symbols, ...resolveEndpoints(a), logger });
-    source.on('warning', (w) => logger.warn(w.message, { code: w.code }));
     await source.prepare();
     const perMinute = new Map<string, number>(symbols.map((s) => [s, 0]));
     source.on('trade', (t) => {

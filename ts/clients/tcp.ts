@@ -329,7 +329,9 @@ export class TcpClient extends EventEmitter implements AsyncIterable<TcpClientEv
             ? 'server closed the connection inside a frame (a server drops clients that read too slowly)'
             : 'server closed the connection');
       const ev: DisconnectedEvent = { kind: 'disconnected', connection, reason: why, ...(refused ? { refused } : {}) };
-      this.logger.warn('tcp client disconnected', { host, port, connection, reason: why });
+      // Our own close() is routine; anything else the user should see.
+      if (this.closed) this.logger.info('tcp client disconnected', { host, port, connection, reason: why });
+      else this.logger.warn('tcp client disconnected', { host, port, connection, reason: why });
       this.emit('disconnected', ev);
       if (this.closed) return;
       // While the server stays away, one event says so; each further failed attempt is only logged.

@@ -59,6 +59,11 @@ export interface ExchangeOptions {
   history?: number;
   /** First trade id of generated symbols (default 1 000 000 000). */
   firstId?: number;
+  /**
+   * Trades per symbol made up at start, dated over the last few seconds, so the REST trade
+   * endpoints answer from the first request as a real exchange's do (default 0; generator only).
+   */
+  pastTrades?: number;
   faults?: FaultOptions;
   logger?: Logger;
 }
@@ -141,6 +146,9 @@ export class LocalExchange extends EventEmitter<ExchangeEvents> {
       this.history.set(spec.symbol, []);
       this.walks.set(spec.symbol, new SymbolWalk(spec, this.random, this.opts.firstId));
     }
+    const past = this.replayFrames ? 0 : (this.opts.pastTrades ?? 0);
+    const now = Date.now();
+    for (const w of this.walks.values()) for (let i = past; i > 0; i--) this.remember(w.next(now - 50 * i));
     const server = http.createServer((req, res) => this.onHttp(req, res));
     // autoPong off: pongs are answered by hand so the ignorePings fault can withhold them.
     const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, autoPong: false });

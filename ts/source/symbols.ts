@@ -85,8 +85,9 @@ export async function fetchReferences(rest: RestClient, infos: SymbolInfo[], opt
         info.refQty = meanDecimal(trades.map((t) => t.qty));
       } catch (e) {
         const msg = `no reference price for ${info.symbol} (${(e as Error).message}); it starts from its first live trade`;
-        logger.warn(msg, { symbol: info.symbol });
-        opts.onWarning?.(info.symbol, msg);
+        // Reported once: through the owner's warning when it listens, else logged here.
+        if (opts.onWarning) opts.onWarning(info.symbol, msg);
+        else logger.warn(msg, { symbol: info.symbol });
       }
     }
   };
