@@ -51,7 +51,8 @@ export function upgrade(url: string, timeoutMs: number, signal?: AbortSignal): P
         Host: u.host,
       },
     };
-    const req = secure ? https.request({ ...opts, servername: u.hostname }) : http.request(opts);
+    // https.request sends SNI from `host` itself (and, as RFC 6066 asks, none for an IP address).
+    const req = secure ? https.request(opts) : http.request(opts);
     let settled = false;
     const done = (err: Error | null, up?: Upgraded): void => {
       if (settled) return;
