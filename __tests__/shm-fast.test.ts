@@ -162,22 +162,22 @@ describe('shm consumer JS fast path', () => {
     };
     send(20);
     expect(await take(it, 21)).toEqual([{ kind: 'resync', seq: 0, skipped: 0 }, ...Array.from({ length: 20 }, (_, i) => i)]);
-    send(2000); // the consumer is paused: the ring keeps the oldest ~250, the rest is dropped
+    send(2000); // the consumer is paused: the ring keeps the oldest 63 (one line each), the rest is dropped
     const dropped = pub.stats().dropped;
     expect(dropped).toBeGreaterThan(1000);
     const kept = 2000 - 20 - dropped;
     expect(await take(it, kept)).toEqual(Array.from({ length: kept }, (_, i) => 20 + i));
     send(2001); // a record after the gap: now the consumer can tell
     expect(await take(it, 1)).toEqual([{ kind: 'lost', scope: 'ring', missing: dropped }]);
-    const resumed = take(it, 100); // it asks for a header copy, then waits
+    const resumed = take(it, 50); // it asks for a header copy, then waits
     await new Promise((r) => setTimeout(r, 50));
-    send(2101); // the first publish answers the request: the copy holds for 2002
+    send(2051); // the first publish answers the request: the copy holds for 2002
     const after = await resumed;
     expect(after[0]).toEqual({ kind: 'resync', seq: 2002, skipped: 2 });
-    // A thousand more, in ring-sized steps so none is dropped.
-    for (let k = 0; k < 10; k++) {
-      const more = take(it, 100);
-      send(2201 + 100 * k);
+    // A thousand more, in steps that fit the ring (63 records) so none is dropped.
+    for (let k = 0; k < 21; k++) {
+      const more = take(it, 50);
+      send(2101 + 50 * k);
       after.push(...(await more));
     }
     expect(after.slice(1)).toEqual(Array.from({ length: 1099 }, (_, i) => 2002 + i));

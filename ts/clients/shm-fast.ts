@@ -17,6 +17,8 @@ export const EMPTY = -1;
 // docs/shm-layout.md
 const DATA_OFFSET = 20480;
 const RECORD_HEADER = 8;
+/** Layout version 2: records start on 64-byte (cache-line) boundaries. */
+const RECORD_ALIGN = 64;
 const EPOCH_WORD = 40 / 8; // BigUint64Array index
 const READ_WORD = 128 / 8;
 const READ_LO = 128 / 4; // Int32Array index of the low half of the read cursor
@@ -113,7 +115,8 @@ export class FastRing {
     // attached first stores epoch 0, then rewrites the ring, so if anything we read above is
     // its, this load sees the change and the copy is discarded (nothing was consumed).
     if (!this.sameEpoch()) return NATIVE;
-    const next = read + ((RECORD_HEADER + len + 7) & ~7);
+    const span = RECORD_HEADER + len + RECORD_ALIGN - 1; // arithmetic, not `&`: len may pass 2^31 - 64
+    const next = read + span - (span % RECORD_ALIGN);
     // Release the record. The producer loads the cursor as one u64: storing only the low half
     // is that same single store while the high half does not change.
     if (Math.floor(next / TWO_32) === Math.floor(read / TWO_32)) Atomics.store(words, READ_LO, next % TWO_32 | 0);
@@ -126,7 +129,7 @@ export class FastRing {
     return len;
   }
 
-  /** Int32Array index of the record header word at cursor `read` (8-aligned: exact). */
+  /** Int32Array index of the record header word at cursor `read` (64-aligned: exact). */
   private wordAt(read: number): number {
     const cap = this.cap;
     return (DATA_OFFSET + (read - Math.floor(read / cap) * cap)) / 4;
@@ -136,7 +139,7 @@ export class FastRing {
     return Atomics.load(this.big, EPOCH_WORD) === this.stBig[ST_EPOCH];
   }
 
-  /** Copies `len` payload bytes starting at mapping offset `src` (8-aligned) into `dst`. */
+  /** Copies `len` payload bytes starting at mapping offset `src` (8 past a 64-aligned record) into `dst`. */
   private copy(src: number, len: number, dst: Uint8Array): void {
     if (src === this.end) src = DATA_OFFSET;
     const bytes = this.bytes;

@@ -99,7 +99,10 @@ impl Consumer {
         if version != LAYOUT_VERSION {
             return Err(RingError::BadLayout {
                 path: p(),
-                why: format!("layout version {version}, this consumer reads {LAYOUT_VERSION}"),
+                why: format!(
+                    "layout version {version}, this consumer reads version {LAYOUT_VERSION} only: \
+                     producer and consumer come from different perp-signal releases"
+                ),
             });
         }
         let capacity = control.u64_at(OFF_CAPACITY).load(Ordering::Relaxed);
