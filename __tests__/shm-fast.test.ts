@@ -259,6 +259,33 @@ describe('shm consumer JS fast path', () => {
     expect(() => con.popInto(Buffer.alloc(8))).toThrow(expect.objectContaining({ code: 'E_CLOSED' }));
   });
 
+  it('releases what it read in batches, at once when caught up, and on close() to the next consumer', () => {
+    const name = qname('release');
+    // 64 KiB ring: the read cursor (control block byte 128) is stored every 4 KiB = 64 records.
+    const pub = track(ShmPublisher.create({ name, capacity: 1 << 16 }));
+    const readCursor = (): number => Number(fs.readFileSync(`/dev/shm/${name}`).readBigUInt64LE(128));
+    for (let i = 0; i < 200; i++) expect(pub.push(message(8, i))).toBe(true); // 0-300 bytes
+    let con = track(ShmConsumer.open(name));
+    const buf = Buffer.alloc(512);
+    let cursor = 0; // where the doc's record sizes put the consumer
+    const take = (i: number): void => {
+      const n = con.popInto(buf);
+      expect(buf.subarray(0, n)).toEqual(message(8, i));
+      cursor += (8 + n + 63) & ~63;
+      expect(readCursor()).toBeLessThanOrEqual(cursor); // never ahead of what was read
+      expect(readCursor()).toBeGreaterThan(cursor - 4096 - 320); // at most a batch behind
+    };
+    for (let i = 0; i < 30; i++) take(i);
+    con.close();
+    expect(readCursor()).toBe(cursor);
+    con = track(ShmConsumer.open(name));
+    for (let i = 30; i < 200; i++) take(i);
+    expect(con.popInto(buf)).toBe(-1);
+    expect(readCursor()).toBe(cursor); // caught up: the producer sees an empty ring
+    expect(con.stats()).toMatchObject({ popped: 170 });
+    expect(con.stats().jsFastPathPopped).toBeGreaterThan(160);
+  });
+
   it('jsFastPath: false gives the same stream through the native consumer alone', () => {
     const name = qname('native');
     const pub = track(ShmPublisher.create({ name, capacity: 4096 }));
