@@ -480,8 +480,8 @@ fn the_read_cursor_is_released_in_batches_and_whenever_the_ring_runs_empty() {
     assert_eq!(p.backlog(), 0, "a consumer that ran empty shows an empty ring");
 }
 
-/// A ring kept full for several laps: the producer writes right behind the consumer, zeroing
-/// record header words ahead of itself only where the consumer is done; every payload is exact.
+/// A ring kept full for several laps: the producer writes right behind the consumer, seeing room
+/// only as the consumer releases it in batches; every payload is exact.
 #[test]
 fn a_ring_kept_full_for_many_laps_delivers_every_record_exactly() {
     let name = Name::new("keptfull");

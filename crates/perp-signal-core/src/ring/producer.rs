@@ -40,11 +40,6 @@ pub struct Producer {
     /// epoch and must not count as free space.
     base: u64,
     write: u64,
-    /// Every record header word (64-aligned cursor) in [write, zeroed) holds zero. Words are
-    /// zeroed a few lines ahead after a record is published, so a push of a small record stores
-    /// into one cache line only: a zero store into the next line on the hand-off path would make
-    /// the record's own stores wait for that line too.
-    zeroed: u64,
     cached_read: u64,
     seq: u64,
     pushed: u64,
@@ -149,7 +144,6 @@ impl Producer {
             epoch,
             base,
             write: base,
-            zeroed: base + RECORD_ALIGN,
             cached_read: base,
             seq: 0,
             pushed: 0,
@@ -202,12 +196,11 @@ impl Producer {
                 return Ok(false);
             }
         }
+        // Zeroing the next header word ahead of time, a few lines ahead after each push, was
+        // tried and dropped: it halved Rust -> Rust throughput in the 250 ns vCPU placement
+        // (docs/performance.md) and did not move the hand-off p50.
         let next = self.write + need;
-        if next >= self.zeroed {
-            // A record longer than the zeroed stretch: zero its successor's word now.
-            self.view.record_word(next).store(0, Ordering::Relaxed);
-            self.zeroed = next + RECORD_ALIGN;
-        }
+        self.view.record_word(next).store(0, Ordering::Relaxed);
         self.view.put(self.write + RECORD_HEADER as u64, payload);
         let word = u64::from(payload.len() as u32 | RECORD_COMMITTED) | (self.seq << 32);
         self.view.record_word(self.write).store(word, Ordering::Release);
@@ -216,20 +209,7 @@ impl Producer {
         self.pushed += 1;
         self.view.at(OFF_WRITE).store(self.write, Ordering::Release);
         self.view.at(OFF_PUSHED).store(self.pushed, Ordering::Relaxed);
-        self.zero_ahead();
         Ok(true)
-    }
-
-    /// Zeroes the header words of the next ZERO_AHEAD lines, never one the consumer may still
-    /// have to read (a line is free once its old contents lie a whole ring behind the read
-    /// cursor we know of). Stores after the record's: they do not delay it.
-    #[inline]
-    fn zero_ahead(&mut self) {
-        let limit = (self.write + ZERO_AHEAD).min(self.cached_read + self.view.capacity - RECORD_ALIGN);
-        while self.zeroed < limit {
-            self.view.record_word(self.zeroed).store(0, Ordering::Relaxed);
-            self.zeroed += RECORD_ALIGN;
-        }
     }
 
     /// Pushes every frame of a batch framed as `u32 LE length + payload`; returns how many were
@@ -326,10 +306,6 @@ impl Drop for Producer {
         }
     }
 }
-
-/// How far ahead of the write cursor record header words are kept zeroed: records of up to
-/// ZERO_AHEAD - 8 payload bytes find their successor's word zeroed already.
-const ZERO_AHEAD: u64 = 4 * RECORD_ALIGN;
 
 fn frame_len(framed: &[u8], off: usize) -> Result<usize, RingError> {
     let Some(b) = framed.get(off..off + 4) else {
