@@ -47,6 +47,8 @@ export class FastRing {
   private readonly st: Float64Array;
   private readonly stBig: BigUint64Array;
   private readonly cap: number;
+  /** cap - 1 as an int32 mask (-1 for a 4 GiB ring): ring offset = (cursor mod 2^32) & mask. */
+  private readonly mask: number;
   private readonly end: number;
   private readonly maxPayload: number;
   /** The last destination and a 32-bit view of it (null if it is not 4-aligned): callers reuse
@@ -69,6 +71,7 @@ export class FastRing {
     this.st = new Float64Array(state);
     this.stBig = new BigUint64Array(state);
     this.cap = this.st[ST_CAPACITY];
+    this.mask = (this.cap - 1) | 0;
     this.end = DATA_OFFSET + this.cap;
     this.maxPayload = this.st[ST_MAX_PAYLOAD];
     this.releaseEvery = Math.min(this.cap / 16, 4096);
@@ -120,7 +123,7 @@ export class FastRing {
     const len = lo & 0x7fffffff;
     if (len > this.maxPayload || len > dst.length) return NATIVE;
     const expected = st[ST_EXPECTED];
-    if (hi >>> 0 !== expected % TWO_32) return NATIVE; // a gap
+    if (hi !== (expected | 0)) return NATIVE; // a gap (both: the sequence number mod 2^32)
     this.copy(w * 4 + RECORD_HEADER, len, dst);
     // Seqlock-style check, as the native consumer does: a producer that restarted since we
     // attached first stores epoch 0, then rewrites the ring, so if anything we read above is
@@ -151,10 +154,11 @@ export class FastRing {
     this.unreleased = 0;
   }
 
-  /** Int32Array index of the record header word at cursor `read` (64-aligned: exact). */
+  /** Int32Array index of the record header word at cursor `read` (64-aligned: exact). The
+   * capacity is a power of two, so the offset is the cursor's low bits: integer operations, not
+   * a floating-point division. */
   private wordAt(read: number): number {
-    const cap = this.cap;
-    return (DATA_OFFSET + (read - Math.floor(read / cap) * cap)) / 4;
+    return (DATA_OFFSET + (((read >>> 0) & this.mask) >>> 0)) / 4;
   }
 
   private sameEpoch(): boolean {
