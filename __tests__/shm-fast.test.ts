@@ -162,22 +162,22 @@ describe('shm consumer JS fast path', () => {
     };
     send(20);
     expect(await take(it, 21)).toEqual([{ kind: 'resync', seq: 0, skipped: 0 }, ...Array.from({ length: 20 }, (_, i) => i)]);
-    send(2000); // the consumer is paused: the ring keeps the oldest ~250, the rest is dropped
+    send(2000); // the consumer is paused: the ring keeps the oldest 63 (one line each), the rest is dropped
     const dropped = pub.stats().dropped;
     expect(dropped).toBeGreaterThan(1000);
     const kept = 2000 - 20 - dropped;
     expect(await take(it, kept)).toEqual(Array.from({ length: kept }, (_, i) => 20 + i));
     send(2001); // a record after the gap: now the consumer can tell
     expect(await take(it, 1)).toEqual([{ kind: 'lost', scope: 'ring', missing: dropped }]);
-    const resumed = take(it, 100); // it asks for a header copy, then waits
+    const resumed = take(it, 50); // it asks for a header copy, then waits
     await new Promise((r) => setTimeout(r, 50));
-    send(2101); // the first publish answers the request: the copy holds for 2002
+    send(2051); // the first publish answers the request: the copy holds for 2002
     const after = await resumed;
     expect(after[0]).toEqual({ kind: 'resync', seq: 2002, skipped: 2 });
-    // A thousand more, in ring-sized steps so none is dropped.
-    for (let k = 0; k < 10; k++) {
-      const more = take(it, 100);
-      send(2201 + 100 * k);
+    // A thousand more, in steps that fit the ring (63 records) so none is dropped.
+    for (let k = 0; k < 21; k++) {
+      const more = take(it, 50);
+      send(2101 + 50 * k);
       after.push(...(await more));
     }
     expect(after.slice(1)).toEqual(Array.from({ length: 1099 }, (_, i) => 2002 + i));
@@ -257,6 +257,33 @@ describe('shm consumer JS fast path', () => {
     kept.forEach((b, i) => expect(b).toEqual(message(6, i)));
     expect(() => con.pop()).toThrow(expect.objectContaining({ code: 'E_CLOSED' }));
     expect(() => con.popInto(Buffer.alloc(8))).toThrow(expect.objectContaining({ code: 'E_CLOSED' }));
+  });
+
+  it('releases what it read in batches, at once when caught up, and on close() to the next consumer', () => {
+    const name = qname('release');
+    // 64 KiB ring: the read cursor (control block byte 128) is stored every 4 KiB = 64 records.
+    const pub = track(ShmPublisher.create({ name, capacity: 1 << 16 }));
+    const readCursor = (): number => Number(fs.readFileSync(`/dev/shm/${name}`).readBigUInt64LE(128));
+    for (let i = 0; i < 200; i++) expect(pub.push(message(8, i))).toBe(true); // 0-300 bytes
+    let con = track(ShmConsumer.open(name));
+    const buf = Buffer.alloc(512);
+    let cursor = 0; // where the doc's record sizes put the consumer
+    const take = (i: number): void => {
+      const n = con.popInto(buf);
+      expect(buf.subarray(0, n)).toEqual(message(8, i));
+      cursor += (8 + n + 63) & ~63;
+      expect(readCursor()).toBeLessThanOrEqual(cursor); // never ahead of what was read
+      expect(readCursor()).toBeGreaterThan(cursor - 4096 - 320); // at most a batch behind
+    };
+    for (let i = 0; i < 30; i++) take(i);
+    con.close();
+    expect(readCursor()).toBe(cursor);
+    con = track(ShmConsumer.open(name));
+    for (let i = 30; i < 200; i++) take(i);
+    expect(con.popInto(buf)).toBe(-1);
+    expect(readCursor()).toBe(cursor); // caught up: the producer sees an empty ring
+    expect(con.stats()).toMatchObject({ popped: 170 });
+    expect(con.stats().jsFastPathPopped).toBeGreaterThan(160);
   });
 
   it('jsFastPath: false gives the same stream through the native consumer alone', () => {

@@ -6,7 +6,10 @@
 // throughput. The Node consumer runs twice, with its JS fast path (records read from the mapping
 // in JS) and without it (one N-API call per record), unless `--node-path fast|native`.
 // Producers run on CPU 0 and consumers on CPU 1 (when the machine has two), and the floor is
-// measured right before each latency test, which is reported as a multiple of it.
+// measured right before each latency test, which is reported as a multiple of it. The floor is
+// measured the way the ring is: the ping carries its send time (CLOCK_MONOTONIC) across one
+// cache line and the other process reads its clock on arrival; half the round trip is printed
+// beside it, and every ratio against it too.
 'use strict';
 const { spawn, spawnSync } = require('node:child_process');
 const os = require('node:os');
@@ -137,8 +140,12 @@ async function main() {
       ` latencies in ns (x the floor's p50 measured just before)${pin ? '; producer on CPU 0, consumer on CPU 1' : ''}`,
   );
   for (const [r, f] of pairs) {
-    const x = (v) => (v / f.p50).toFixed(2) + 'x';
-    console.log(`floor (cache line ping-pong, one way): p50 ${f.p50}  p99 ${f.p99}  p99.9 ${f.p999}`);
+    const h = f.half_rtt;
+    const x = (v) => `${(v / f.p50).toFixed(2)}x, ${(v / h.p50).toFixed(2)}x rtt/2`;
+    console.log(
+      `floor (one cache line, one way, stamp carried): p50 ${f.p50}  p99 ${f.p99}  p99.9 ${f.p999}` +
+        `;  round trip / 2: p50 ${h.p50}  p99 ${h.p99}`,
+    );
     console.log(
       `${r.test.padEnd(18)} p50 ${r.p50} (${x(r.p50)})  p99 ${r.p99} (${x(r.p99)})  p99.9 ${r.p999} (${x(r.p999)})` +
         `  max ${r.max}  received ${r.count}  lost ${r.lost}`,

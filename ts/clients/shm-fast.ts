@@ -17,6 +17,8 @@ export const EMPTY = -1;
 // docs/shm-layout.md
 const DATA_OFFSET = 20480;
 const RECORD_HEADER = 8;
+/** Layout version 2: records start on 64-byte (cache-line) boundaries. */
+const RECORD_ALIGN = 64;
 const EPOCH_WORD = 40 / 8; // BigUint64Array index
 const READ_WORD = 128 / 8;
 const READ_LO = 128 / 4; // Int32Array index of the low half of the read cursor
@@ -45,6 +47,8 @@ export class FastRing {
   private readonly st: Float64Array;
   private readonly stBig: BigUint64Array;
   private readonly cap: number;
+  /** cap - 1 as an int32 mask (-1 for a 4 GiB ring): ring offset = (cursor mod 2^32) & mask. */
+  private readonly mask: number;
   private readonly end: number;
   private readonly maxPayload: number;
   /** The last destination and a 32-bit view of it (null if it is not 4-aligned): callers reuse
@@ -53,6 +57,12 @@ export class FastRing {
   private dstWords: Int32Array | null = null;
   /** Records this fast path popped. */
   popped = 0;
+  /** Bytes popped here whose release (the read cursor store) is still pending. */
+  private unreleased = 0;
+  /** Release at least every this many bytes, as the native consumer does: a 16th of the ring,
+   * at most 4 KiB. A store per record sent the read cursor's cache line to a producer waiting
+   * for room at every record, and as a seq-cst store it stalled the pop until it got the line. */
+  private readonly releaseEvery: number;
 
   private constructor(ring: ArrayBuffer, state: ArrayBuffer) {
     this.bytes = new Uint8Array(ring);
@@ -61,8 +71,10 @@ export class FastRing {
     this.st = new Float64Array(state);
     this.stBig = new BigUint64Array(state);
     this.cap = this.st[ST_CAPACITY];
+    this.mask = (this.cap - 1) | 0;
     this.end = DATA_OFFSET + this.cap;
     this.maxPayload = this.st[ST_MAX_PAYLOAD];
+    this.releaseEvery = Math.min(this.cap / 16, 4096);
   }
 
   /** The fast path over a native consumer, or null where it cannot be had (the caller then uses
@@ -98,7 +110,11 @@ export class FastRing {
     let lo = Atomics.load(words, w);
     const hi = Atomics.load(words, w + 1);
     if (lo === 0) {
-      if (hi === 0) return this.sameEpoch() ? EMPTY : NATIVE;
+      if (hi === 0) {
+        // Caught up: show the producer an empty ring. (Native calls publish it themselves.)
+        if (this.unreleased !== 0) this.release();
+        return this.sameEpoch() ? EMPTY : NATIVE;
+      }
       // Committed between our two loads (so its low half is there now), or not a record at all.
       lo = Atomics.load(words, w);
       if (lo === 0) return NATIVE;
@@ -107,36 +123,49 @@ export class FastRing {
     const len = lo & 0x7fffffff;
     if (len > this.maxPayload || len > dst.length) return NATIVE;
     const expected = st[ST_EXPECTED];
-    if (hi >>> 0 !== expected % TWO_32) return NATIVE; // a gap
+    if (hi !== (expected | 0)) return NATIVE; // a gap (both: the sequence number mod 2^32)
     this.copy(w * 4 + RECORD_HEADER, len, dst);
     // Seqlock-style check, as the native consumer does: a producer that restarted since we
     // attached first stores epoch 0, then rewrites the ring, so if anything we read above is
     // its, this load sees the change and the copy is discarded (nothing was consumed).
     if (!this.sameEpoch()) return NATIVE;
-    const next = read + ((RECORD_HEADER + len + 7) & ~7);
-    // Release the record. The producer loads the cursor as one u64: storing only the low half
-    // is that same single store while the high half does not change.
-    if (Math.floor(next / TWO_32) === Math.floor(read / TWO_32)) Atomics.store(words, READ_LO, next % TWO_32 | 0);
-    else Atomics.store(this.big, READ_WORD, BigInt(next));
+    const span = RECORD_HEADER + len + RECORD_ALIGN - 1; // arithmetic, not `&`: len may pass 2^31 - 64
+    const size = span - (span % RECORD_ALIGN);
+    const next = read + size;
     st[ST_READ] = next;
     st[ST_EXPECTED] = expected + 1;
     st[ST_POPPED] += 1;
     st[ST_LAST_SEQ] = expected;
     this.popped++;
+    this.unreleased += size;
+    if (this.unreleased >= this.releaseEvery) this.release();
     return len;
   }
 
-  /** Int32Array index of the record header word at cursor `read` (8-aligned: exact). */
+  /** Stores the read cursor, handing the records popped so far back to the producer. Call it
+   * before the native consumer is closed or replaced, which does not know what JS popped. */
+  release(): void {
+    const read = this.st[ST_READ];
+    // The producer loads the cursor as one u64: storing only the low half is that same single
+    // store while the high half does not change (the last release was at most 4 KiB back).
+    const lo = read % TWO_32;
+    if (lo >= this.unreleased) Atomics.store(this.words, READ_LO, lo | 0);
+    else Atomics.store(this.big, READ_WORD, BigInt(read));
+    this.unreleased = 0;
+  }
+
+  /** Int32Array index of the record header word at cursor `read` (64-aligned: exact). The
+   * capacity is a power of two, so the offset is the cursor's low bits: integer operations, not
+   * a floating-point division. */
   private wordAt(read: number): number {
-    const cap = this.cap;
-    return (DATA_OFFSET + (read - Math.floor(read / cap) * cap)) / 4;
+    return (DATA_OFFSET + (((read >>> 0) & this.mask) >>> 0)) / 4;
   }
 
   private sameEpoch(): boolean {
     return Atomics.load(this.big, EPOCH_WORD) === this.stBig[ST_EPOCH];
   }
 
-  /** Copies `len` payload bytes starting at mapping offset `src` (8-aligned) into `dst`. */
+  /** Copies `len` payload bytes starting at mapping offset `src` (8 past a 64-aligned record) into `dst`. */
   private copy(src: number, len: number, dst: Uint8Array): void {
     if (src === this.end) src = DATA_OFFSET;
     const bytes = this.bytes;

@@ -474,6 +474,7 @@ export class ShmConsumer extends EventEmitter {
     } catch {
       return false; // not there yet, or not ready: try again later
     }
+    this.fast?.release();
     this.h.close();
     this.handle = next;
     this.fastPopped += this.fast?.popped ?? 0;
@@ -490,6 +491,7 @@ export class ShmConsumer extends EventEmitter {
 
   /** Detaches (another consumer may then attach). Idempotent. */
   close(): void {
+    this.fast?.release(); // so the next consumer starts right after the last record we took
     this.handle?.close();
     this.handle = null;
     this.fast = null;

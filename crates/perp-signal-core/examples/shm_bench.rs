@@ -59,15 +59,40 @@ fn child_output(child: std::process::Child) -> Res<String> {
     Ok(String::from_utf8(out.stdout)?.trim().to_owned())
 }
 
+/// Polls `cond` until it holds. The deadline is checked only every 1024 polls: a clock read per
+/// poll would make each poll ~20 ns slower to notice a change, on the floor and the ring alike.
 fn wait_until(what: &str, mut cond: impl FnMut() -> bool) -> Res<()> {
     let start = Instant::now();
+    let mut polls = 0u32;
     while !cond() {
-        if start.elapsed() > DEADLINE {
+        polls = polls.wrapping_add(1);
+        if polls.is_multiple_of(1024) && start.elapsed() > DEADLINE {
             return Err(format!("timed out waiting for {what}").into());
         }
         std::hint::spin_loop();
     }
     Ok(())
+}
+
+/// A loop guard that reads the clock once per 1024 turns.
+struct Deadline {
+    start: Instant,
+    turns: u32,
+}
+
+impl Deadline {
+    fn new() -> Self {
+        Deadline {
+            start: Instant::now(),
+            turns: 0,
+        }
+    }
+
+    #[inline]
+    fn passed(&mut self) -> bool {
+        self.turns = self.turns.wrapping_add(1);
+        self.turns.is_multiple_of(1024) && self.start.elapsed() > DEADLINE
+    }
 }
 
 fn floor(rounds: u64) -> Res<()> {
@@ -78,15 +103,21 @@ fn floor(rounds: u64) -> Res<()> {
     wait_until("pong to start", || {
         ready.load(std::sync::atomic::Ordering::Acquire) == 1
     })?;
-    let mut one_way = Vec::with_capacity(rounds as usize);
+    let mut half_rtt = Vec::with_capacity(rounds as usize);
     for i in 1..=rounds {
+        // The ping carries its send time, as a ring record carries its push time: pong takes
+        // its clock on arrival, exactly as the ring consumer does after a pop.
         let t0 = monotonic_ns();
-        ping.store(i, std::sync::atomic::Ordering::Release);
+        ping.store(t0, std::sync::atomic::Ordering::Release);
         wait_until("pong", || pong.load(std::sync::atomic::Ordering::Acquire) == i)?;
-        one_way.push((monotonic_ns() - t0) / 2);
+        half_rtt.push((monotonic_ns() - t0) / 2);
     }
-    child_output(child)?;
-    println!("{{\"test\":\"floor\",{}}}", percentiles(one_way));
+    let one_way = child_output(child)?;
+    println!(
+        "{{\"test\":\"floor\",{},\"half_rtt\":{{{}}}}}",
+        one_way.trim_start_matches('{').trim_end_matches('}'),
+        percentiles(half_rtt)
+    );
     Ok(())
 }
 
@@ -95,10 +126,20 @@ fn pong(name: &str, rounds: u64) -> Res<()> {
     let page = SharedPage::open(name)?;
     let (ping, pong) = (page.word(0), page.word(1));
     page.word(2).store(1, Ordering::Release);
+    let mut one_way = Vec::with_capacity(rounds as usize);
+    let mut last = 0;
     for i in 1..=rounds {
-        wait_until("ping", || ping.load(Ordering::Acquire) == i)?;
+        let mut t0 = 0;
+        wait_until("ping", || {
+            t0 = ping.load(Ordering::Acquire);
+            t0 != last
+        })?;
+        // Answer first, so the round trip holds no more than the two crossings.
         pong.store(i, Ordering::Release);
+        one_way.push(monotonic_ns().saturating_sub(t0));
+        last = t0;
     }
+    println!("{{{}}}", percentiles(one_way));
     Ok(())
 }
 
@@ -163,8 +204,8 @@ fn consume(name: &str, n: u64) -> Res<()> {
     let mut lat = Vec::with_capacity(n as usize);
     let mut lost = 0u64;
     let mut buf = [0u8; 64];
-    let start = Instant::now();
-    while (lat.len() as u64) + lost < n && start.elapsed() < DEADLINE {
+    let mut deadline = Deadline::new();
+    while (lat.len() as u64) + lost < n && !deadline.passed() {
         match c.pop_into(&mut buf)? {
             Pop::Record { .. } => {
                 let t1 = monotonic_ns();
@@ -196,8 +237,8 @@ fn drain(name: &str, n: u64) -> Res<()> {
     let mut buf = [0u8; 64];
     let mut got = 0u64;
     let mut first: Option<Instant> = None;
-    let start = Instant::now();
-    while got < n && start.elapsed() < DEADLINE {
+    let mut deadline = Deadline::new();
+    while got < n && !deadline.passed() {
         if let Pop::Record { .. } = c.pop_into(&mut buf)? {
             first.get_or_insert_with(Instant::now);
             got += 1;
@@ -236,9 +277,9 @@ fn flood_pushes(name: &str, n: u64) -> Res<(Producer, u64)> {
     let mut p = Producer::create(name, CAPACITY, ProducerOptions::default())?;
     wait_until("the consumer to attach", || p.consumer_pid() != 0)?;
     let msg = [0x5au8; 32];
-    let t0 = Instant::now();
+    let mut deadline = Deadline::new();
     let mut sent = 0;
-    while sent < n && t0.elapsed() < DEADLINE {
+    while sent < n && !deadline.passed() {
         if p.try_push(&msg)? {
             sent += 1;
         } else {

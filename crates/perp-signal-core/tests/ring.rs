@@ -121,14 +121,15 @@ fn overrun_consumer_resyncs_from_the_header_copy() {
         (&b"HDR0"[..], &b"state0"[..])
     );
     assert!(c.resync(&snap));
-    // The consumer pauses while 300 messages arrive: 16-byte records, 255 fit, 45 are dropped.
+    // The consumer pauses while 300 messages arrive: 64-byte records (one cache line each), 63
+    // fit, 237 are dropped.
     for i in 0..300u32 {
         p.push(&i.to_le_bytes()).expect("push");
     }
-    assert_eq!(p.stats().dropped, 45);
+    assert_eq!(p.stats().dropped, 237);
     assert!(!p.header_wanted());
     let mut buf = [0u8; 64];
-    for i in 0..100u32 {
+    for i in 0..30u32 {
         assert_eq!(
             pop_record(&mut c, &mut buf),
             Pop::Record {
@@ -281,10 +282,10 @@ fn bad_input_gets_clear_errors() {
     assert_eq!(err.code(), "E_NO_QUEUE");
 
     let mut p = producer(&name, 4096);
-    let err = p.push(&[0u8; 4081]).expect_err("too large");
+    let err = p.push(&[0u8; 4025]).expect_err("too large");
     assert_eq!(err.code(), "E_RECORD_TOO_LARGE");
-    assert!(err.to_string().contains("at most 4080"), "{err}");
-    assert_eq!(p.push(&[0u8; 4080]).expect("largest"), Push::Pushed);
+    assert!(err.to_string().contains("at most 4024"), "{err}");
+    assert_eq!(p.push(&[0u8; 4024]).expect("largest"), Push::Pushed);
     let err = p.set_header(&[0u8; 20000], b"").expect_err("header too large");
     assert_eq!(err.code(), "E_HEADER_TOO_LARGE");
     let err = p.push_framed(&[5, 0, 0, 0, 1, 2]).expect_err("bad frame");
@@ -293,10 +294,10 @@ fn bad_input_gets_clear_errors() {
     let mut small = [0u8; 10];
     let err = c.pop_into(&mut small).expect_err("buffer too small");
     assert_eq!(err.code(), "E_BUFFER_TOO_SMALL");
-    let mut big = vec![0u8; 4080];
+    let mut big = vec![0u8; 4024];
     assert_eq!(
         c.pop_into(&mut big).expect("pop"),
-        Pop::Record { len: 4080, seq: 0 }
+        Pop::Record { len: 4024, seq: 0 }
     );
 }
 
@@ -331,19 +332,19 @@ fn an_outside_reader_hands_its_progress_back_and_bad_hand_overs_are_refused() {
     }
     assert_eq!(pop_record(&mut c, &mut buf), Pop::Record { len: 3, seq: 0 });
     let (read, expected) = c.position();
-    assert_eq!((read, expected), (16, Some(1)));
-    // An outside reader took "two" and "three" (16 bytes each) from the shared region, as
+    assert_eq!((read, expected), (64, Some(1)));
+    // An outside reader took "two" and "three" (64 bytes each) from the shared region, as
     // pop_into would; here only its hand-over is played.
     assert!(c.shared_region().len() as u64 >= 20480 + 4096);
     // Refused: backwards, unaligned, beyond the write cursor, or a count that does not match.
-    for (r, e, n) in [(8, 2, 1), (20, 2, 1), (4096, 2, 1), (48, 3, 1), (48, 0, 0)] {
+    for (r, e, n) in [(0, 2, 1), (136, 2, 1), (4096, 2, 1), (192, 3, 1), (192, 0, 0)] {
         assert!(
             matches!(c.advance_to(r, e, n), Err(RingError::Corrupt { .. })),
             "{r} {e} {n}"
         );
     }
-    assert_eq!(c.position(), (16, Some(1)), "a refused hand-over changes nothing");
-    c.advance_to(48, 3, 2).expect("hand-over");
+    assert_eq!(c.position(), (64, Some(1)), "a refused hand-over changes nothing");
+    c.advance_to(192, 3, 2).expect("hand-over");
     assert_eq!(c.stats().popped, 3);
     assert_eq!(pop_record(&mut c, &mut buf), Pop::Record { len: 4, seq: 3 });
     assert_eq!(&buf[..4], b"four");
@@ -368,4 +369,148 @@ fn a_shared_region_outlives_the_consumer_without_keeping_its_lock() {
     // Still mapped: the region owns it until dropped.
     assert_eq!(region.len(), 20480 + 4096);
     assert!(!region.as_ptr().is_null());
+}
+
+/// Layout version 2: every record starts on a 64-byte line, whatever its size, and a payload that
+/// runs past the end of the ring continues byte-wise at its start.
+#[test]
+fn records_start_on_cache_lines_and_wrapped_payloads_are_exact() {
+    let name = Name::new("lines");
+    let mut p = producer(&name, 4096);
+    let mut c = Consumer::open(&name.0, StartAt::Oldest).expect("open");
+    let mut buf = [0u8; 256];
+    let mut wrapped = 0;
+    // Sizes 0..=200 twice over: about 14 laps of the 4 KiB ring, so records of each size start
+    // at many lines and every size that spans lines wraps somewhere.
+    for i in 0..402u64 {
+        let len = (i % 201) as usize;
+        let msg: Vec<u8> = (0..len).map(|k| (i as usize * 31 + k) as u8).collect();
+        let (before, _) = c.position();
+        assert_eq!(before % 64, 0, "record {i} starts off a cache line");
+        assert_eq!(p.push(&msg).expect("push"), Push::Pushed);
+        assert_eq!(pop_record(&mut c, &mut buf), Pop::Record { len, seq: i });
+        assert_eq!(&buf[..len], &msg[..], "payload of record {i}");
+        let (after, _) = c.position();
+        assert_eq!(after - before, (8 + len as u64 + 63) & !63, "size of record {i}");
+        if (before + 8) / 4096 != (before + 8 + len as u64).saturating_sub(1) / 4096 && len > 0 {
+            wrapped += 1;
+        }
+    }
+    assert!(wrapped >= 5, "only {wrapped} payloads wrapped");
+    assert_eq!(pop_record(&mut c, &mut buf), Pop::Empty);
+}
+
+/// A consumer steps through the ring by the record sizes of its own layout version, so it must
+/// refuse any other version; a producer replaces a dead producer's file of another version.
+#[test]
+fn another_layout_version_is_refused_by_consumers_and_replaced_by_producers() {
+    use std::os::unix::fs::FileExt;
+    let name = Name::new("version");
+    let set_version = |v: u32| {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(name.path())
+            .expect("open file");
+        f.write_all_at(&v.to_le_bytes(), 8).expect("write version");
+    };
+    let p = Producer::create(&name.0, 4096, ProducerOptions { keep: true }).expect("create");
+    for other in [1u32, 3] {
+        set_version(other);
+        let err = Consumer::open(&name.0, StartAt::Oldest)
+            .err()
+            .expect("must refuse");
+        assert_eq!(err.code(), "E_BAD_LAYOUT");
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!(
+                "layout version {other}, this consumer reads version 2 only"
+            )),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("upgrade the consumer or restart the producer"),
+            "{msg}"
+        );
+    }
+    set_version(2);
+    drop(Consumer::open(&name.0, StartAt::Oldest).expect("version 2 is read"));
+    drop(p); // kept: the file stays, its producer lock is released
+    set_version(1);
+    let old = std::fs::metadata(name.path()).expect("stat");
+    let _p = producer(&name, 4096);
+    let new = std::fs::metadata(name.path()).expect("stat");
+    use std::os::unix::fs::MetadataExt;
+    assert_ne!(old.ino(), new.ino(), "the version-1 file was reused in place");
+    let bytes = std::fs::read(name.path()).expect("read");
+    assert_eq!(&bytes[8..12], &2u32.to_le_bytes());
+    let mut c = Consumer::open(&name.0, StartAt::Oldest).expect("open the new file");
+    assert_eq!(pop_record(&mut c, &mut [0u8; 8]), Pop::Empty);
+}
+
+/// The consumer stores its read cursor once per 1/16 of the ring (at most 4 KiB) and whenever it
+/// runs empty, not at every pop; nothing read is ever handed out twice or lost by that.
+#[test]
+fn the_read_cursor_is_released_in_batches_and_whenever_the_ring_runs_empty() {
+    let name = Name::new("release");
+    let mut p = producer(&name, 4096); // 256-byte batches: four 64-byte records
+    let mut c = Consumer::open(&name.0, StartAt::Oldest).expect("open");
+    for i in 0..10u8 {
+        p.push(&[i; 20]).expect("push");
+    }
+    assert_eq!(p.backlog(), 640);
+    let mut buf = [0u8; 64];
+    for i in 0..3 {
+        assert_eq!(pop_record(&mut c, &mut buf), Pop::Record { len: 20, seq: i });
+    }
+    assert_eq!(p.backlog(), 640, "three records are less than a batch");
+    assert_eq!(pop_record(&mut c, &mut buf), Pop::Record { len: 20, seq: 3 });
+    assert_eq!(p.backlog(), 384, "the fourth completes a batch");
+    assert_eq!(pop_record(&mut c, &mut buf), Pop::Record { len: 20, seq: 4 });
+    // A consumer that goes away hands its exact position to the next one.
+    drop(c);
+    let mut c = Consumer::open(&name.0, StartAt::Oldest).expect("reopen");
+    for i in 5..10 {
+        assert_eq!(pop_record(&mut c, &mut buf), Pop::Record { len: 20, seq: i });
+        assert_eq!(buf[0], i as u8);
+    }
+    assert_eq!(p.backlog(), 64, "released at the fourth, not yet the fifth");
+    p.push(b"x").expect("push");
+    assert_eq!(pop_record(&mut c, &mut buf), Pop::Record { len: 1, seq: 10 });
+    assert_eq!(pop_record(&mut c, &mut buf), Pop::Empty);
+    assert_eq!(p.backlog(), 0, "a consumer that ran empty shows an empty ring");
+}
+
+/// A ring kept full for several laps: the producer writes right behind the consumer, seeing room
+/// only as the consumer releases it in batches; every payload is exact.
+#[test]
+fn a_ring_kept_full_for_many_laps_delivers_every_record_exactly() {
+    let name = Name::new("keptfull");
+    let mut p = producer(&name, 4096);
+    let mut c = Consumer::open(&name.0, StartAt::Oldest).expect("open");
+    let msg = |i: u64| -> Vec<u8> {
+        (0..(i * 7 % 121) as usize)
+            .map(|k| (i as usize ^ k) as u8)
+            .collect()
+    };
+    let mut sent = 0u64;
+    while p.try_push(&msg(sent)).expect("push") {
+        sent += 1;
+    }
+    assert!(sent > 20, "{sent}");
+    let mut buf = [0u8; 128];
+    for i in 0..2000u64 {
+        match pop_record(&mut c, &mut buf) {
+            Pop::Record { len, seq } => {
+                assert_eq!(seq, i);
+                assert_eq!(&buf[..len], &msg(i)[..], "record {i}");
+            }
+            other => panic!("record {i}: {other:?}"),
+        }
+        // Refill to full again: the producer only sees room in the consumer's batches.
+        while p.try_push(&msg(sent)).expect("push") {
+            sent += 1;
+        }
+    }
+    assert!(sent > 2000 + 20, "{sent}");
+    assert_eq!(p.stats().dropped, 0);
 }

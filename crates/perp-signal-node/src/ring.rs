@@ -226,7 +226,7 @@ impl RingConsumer {
         let state = StateBlock(std::array::from_fn(|_| AtomicU64::new(0)));
         state.set(ST_CAPACITY, c.capacity() as f64);
         state.set(ST_MAX_PAYLOAD, c.max_payload() as f64);
-        let rc = RingConsumer {
+        let mut rc = RingConsumer {
             inner: Some(c),
             last_event: None,
             last_seq: -1.0,
@@ -271,9 +271,9 @@ impl RingConsumer {
     }
 
     /// Publishes our position for JS, and whether JS may pop the next ordinary record itself.
-    fn sync_out(&self) {
-        let st = &self.state;
-        let Some(c) = self.inner.as_ref() else {
+    fn sync_out(&mut self) {
+        let st = Arc::clone(&self.state);
+        let Some(c) = self.inner.as_mut() else {
             st.set(ST_FAST, 0.0);
             return;
         };

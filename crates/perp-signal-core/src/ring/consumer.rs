@@ -56,6 +56,13 @@ pub struct Consumer {
     start: StartAt,
     epoch: u64,
     read: u64,
+    /// The read cursor as last stored in the control block (see publish_every).
+    published: u64,
+    /// Bytes consumed between stores of the read cursor. Storing it at every pop made its cache
+    /// line travel to the producer and back for every record whenever the producer was waiting
+    /// for room; now it travels once per this many bytes, and at once when the ring runs empty
+    /// (so a caught-up consumer always shows the producer an empty ring).
+    publish_every: u64,
     expected: Option<u64>,
     lost: u64,
     popped: u64,
@@ -99,7 +106,10 @@ impl Consumer {
         if version != LAYOUT_VERSION {
             return Err(RingError::BadLayout {
                 path: p(),
-                why: format!("layout version {version}, this consumer reads {LAYOUT_VERSION}"),
+                why: format!(
+                    "layout version {version}, this consumer reads version {LAYOUT_VERSION} only: \
+                     producer and consumer come from different perp-signal releases"
+                ),
             });
         }
         let capacity = control.u64_at(OFF_CAPACITY).load(Ordering::Relaxed);
@@ -127,6 +137,8 @@ impl Consumer {
             start,
             epoch: EPOCH_INITIALIZING,
             read: 0,
+            published: 0,
+            publish_every: publish_interval(capacity),
             expected: None,
             lost: 0,
             popped: 0,
@@ -150,7 +162,14 @@ impl Consumer {
         self.epoch = epoch;
         self.read = read;
         self.expected = None;
-        at(OFF_READ).store(read, Ordering::Release);
+        self.publish();
+    }
+
+    /// Stores the read cursor in the control block, releasing what we read to the producer.
+    #[inline]
+    fn publish(&mut self) {
+        self.published = self.read;
+        self.view.at(OFF_READ).store(self.read, Ordering::Release);
     }
 
     /// Copies the next record into `buf`. Makes no system call.
@@ -162,6 +181,9 @@ impl Consumer {
         }
         let word = self.view.record_word(self.read).load(Ordering::Acquire);
         if word == 0 {
+            if self.published != self.read {
+                self.publish();
+            }
             return Ok(if e == self.epoch { Pop::Empty } else { Pop::Closed });
         }
         let len32 = word as u32;
@@ -202,7 +224,9 @@ impl Consumer {
             return Ok(self.on_epoch(e));
         }
         self.read += need;
-        self.view.at(OFF_READ).store(self.read, Ordering::Release);
+        if self.read - self.published >= self.publish_every {
+            self.publish();
+        }
         self.expected = Some(seq + 1);
         self.popped += 1;
         Ok(Pop::Record { len, seq })
@@ -314,14 +338,19 @@ impl Consumer {
         }
         self.read = snap.pos;
         self.expected = Some(snap.seq);
-        self.view.at(OFF_READ).store(self.read, Ordering::Release);
+        self.publish();
         true
     }
 
     /// Where this consumer stands: the read cursor, and the sequence number of the next record
     /// once known. Together with `epoch()`, all a second reader of the same mapping (the Node
     /// binding's JS fast path) needs to pop ordinary records itself.
-    pub fn position(&self) -> (u64, Option<u64>) {
+    pub fn position(&mut self) -> (u64, Option<u64>) {
+        // The other reader continues from here and stores the cursor itself: bring the control
+        // block up to date first.
+        if self.published != self.read {
+            self.publish();
+        }
         (self.read, self.expected)
     }
 
@@ -347,7 +376,7 @@ impl Consumer {
         self.read = read;
         self.expected = Some(expected);
         self.popped += popped;
-        self.view.at(OFF_READ).store(read, Ordering::Release);
+        self.publish();
         Ok(())
     }
 
@@ -404,8 +433,19 @@ impl Consumer {
 
 impl Drop for Consumer {
     fn drop(&mut self) {
+        // The next consumer starts where we stopped.
+        if self.published != self.read && self.epoch != EPOCH_INITIALIZING {
+            self.publish();
+        }
         self.view.map.u32_at(OFF_CONSUMER_PID).store(0, Ordering::Relaxed);
     }
+}
+
+/// How many consumed bytes the consumer lets pass between stores of its read cursor: a 16th of
+/// the ring (so the producer never sees more than that of it as used when it is free), at most
+/// 4 KiB (64 small records).
+fn publish_interval(capacity: u64) -> u64 {
+    (capacity / 16).min(4096)
 }
 
 /// A producer creates the file before it sizes it and writes the identity fields; a consumer

@@ -4,14 +4,14 @@
 //! ```text
 //! [0, 4096)            control block, one job per 64-byte cache line
 //! [4096, 20480)        header copy area (codec header + resume state), guarded by a seqlock
-//! [20480, 20480+cap)   data ring of records {u32 len|1<<31, u32 seq_lo, payload, pad to 8}
+//! [20480, 20480+cap)   data ring of records {u32 len|1<<31, u32 seq_lo, payload, pad to 64}
 //! ```
 //! Every integer is little-endian; cursors are free-running byte counts (never wrap in practice).
 use super::error::RingError;
 
 /// `b"PERPRING"` read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"PERPRING");
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 
 pub const CONTROL_SIZE: usize = 4096;
 pub const HEADER_AREA_OFFSET: usize = CONTROL_SIZE;
@@ -27,7 +27,11 @@ pub const MAX_CAPACITY: u64 = 1 << 32;
 /// read cursor instead of the write cursor and see header and payload in one cache-line transfer.
 pub const RECORD_HEADER: usize = 8;
 pub const RECORD_COMMITTED: u32 = 1 << 31;
-pub const RECORD_ALIGN: u64 = 8;
+/// Records start on cache-line boundaries (layout version 2; version 1 packed them 8-aligned).
+/// A record of up to 56 payload bytes then lies in one 64-byte line and reaches the consumer in
+/// one line transfer; packed, half of the 16-64-byte records straddled two lines and the consumer
+/// waited for both (rust->rust hand-off p50 89 -> 70 ns against a 50 ns floor, docs/performance.md).
+pub const RECORD_ALIGN: u64 = 64;
 
 /// Epoch values with a meaning of their own; any other value names one producer run.
 pub const EPOCH_INITIALIZING: u64 = 0;
@@ -86,10 +90,11 @@ pub fn record_size(len: usize) -> u64 {
     (RECORD_HEADER as u64 + len as u64 + RECORD_ALIGN - 1) & !(RECORD_ALIGN - 1)
 }
 
-/// Largest payload a ring of `capacity` bytes accepts (one record plus the zeroed next header).
+/// Largest payload a ring of `capacity` bytes accepts (one record, aligned, plus the zeroed next
+/// header).
 pub fn max_payload(capacity: u64) -> usize {
     let cap = usize::try_from(capacity).unwrap_or(usize::MAX);
-    (cap - 2 * RECORD_HEADER).min(RECORD_COMMITTED as usize - 1)
+    (cap - RECORD_ALIGN as usize - RECORD_HEADER).min(RECORD_COMMITTED as usize - 1)
 }
 
 #[cfg(test)]
@@ -108,10 +113,15 @@ mod tests {
 
     #[test]
     fn records_are_aligned() {
-        assert_eq!(record_size(0), 8);
-        assert_eq!(record_size(1), 16);
-        assert_eq!(record_size(8), 16);
-        assert_eq!(record_size(9), 24);
+        assert_eq!(record_size(0), 64);
+        assert_eq!(record_size(56), 64);
+        assert_eq!(record_size(57), 128);
+        assert_eq!(record_size(120), 128);
+        assert_eq!(record_size(121), 192);
+        assert_eq!(max_payload(4096), 4024);
+        // The largest record and the zeroed header word after it fit; one byte more does not.
+        assert!(record_size(4024) + RECORD_HEADER as u64 <= 4096);
+        assert!(record_size(4025) + RECORD_HEADER as u64 > 4096);
         assert_eq!(MAGIC.to_le_bytes(), *b"PERPRING");
         const { assert!(OFF_WRITE / 64 != OFF_READ / 64) };
     }

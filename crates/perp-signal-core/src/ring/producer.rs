@@ -196,13 +196,15 @@ impl Producer {
                 return Ok(false);
             }
         }
-        self.view
-            .record_word(self.write + need)
-            .store(0, Ordering::Relaxed);
+        // Zeroing the next header word ahead of time, a few lines ahead after each push, was
+        // tried and dropped: it halved Rust -> Rust throughput in the 250 ns vCPU placement
+        // (docs/performance.md) and did not move the hand-off p50.
+        let next = self.write + need;
+        self.view.record_word(next).store(0, Ordering::Relaxed);
         self.view.put(self.write + RECORD_HEADER as u64, payload);
         let word = u64::from(payload.len() as u32 | RECORD_COMMITTED) | (self.seq << 32);
         self.view.record_word(self.write).store(word, Ordering::Release);
-        self.write += need;
+        self.write = next;
         self.seq += 1;
         self.pushed += 1;
         self.view.at(OFF_WRITE).store(self.write, Ordering::Release);
