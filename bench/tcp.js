@@ -28,7 +28,9 @@ const os = require('node:os');
 const path = require('node:path');
 const net = require('node:net');
 
-const DIST = path.join(__dirname, '..', 'dist');
+// BENCH_DIST=<dir>: another build of the library (e.g. a copy of dist/ from before a change) for
+// before/after runs in one session.
+const DIST = process.env.BENCH_DIST ? path.resolve(process.env.BENCH_DIST) : path.join(__dirname, '..', 'dist');
 const HERE = __filename;
 const { nowNs, paced, lines, send } = require('./feed');
 
@@ -95,7 +97,9 @@ async function roleForwarder(wsUrl, restUrl, sample, cap, stampsFile) {
   const fwd = await startForwarder(
     { assets: SYMBOLS, wire: 'v2', 'ws-url': wsUrl, 'rest-url': restUrl, 'stats-interval': 0, 'heartbeat-ms': 1000 },
     async (encoder, logger) => {
-      fanout = new TcpFanout({ host: '127.0.0.1', port: 0, heartbeatMs: 0, encoder, logger });
+      // BENCH_COALESCE_US=<µs>: the fan-out's maxCoalesceUs (0 = a write per publish).
+      const maxCoalesceUs = process.env.BENCH_COALESCE_US ? Number(process.env.BENCH_COALESCE_US) : undefined;
+      fanout = new TcpFanout({ host: '127.0.0.1', port: 0, heartbeatMs: 0, encoder, logger, maxCoalesceUs });
       ({ port } = await fanout.listen());
       return fanout;
     },
