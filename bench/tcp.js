@@ -18,6 +18,11 @@
  *   npm run bench:tcp -- --client-cost 500000  # a client's CPU per trade alone, objects vs columns
  *   npm run bench:tcp -- --decode-cost         # decoding alone, in one process, objects vs columns
  *
+ * Environment: BENCH_DIST=<dir> another build of the library (before/after runs); BENCH_COALESCE_US
+ * the fan-out's maxCoalesceUs; BENCH_PIN=1 writers on CPU 1, everything else on CPU 0;
+ * BENCH_WRITER_NICE=<n> writers at nice n; BENCH_CPU_PROF=<dir> V8 profiles; BENCH_LOG=warn the
+ * forwarder's log; BENCH_JSON=<file> every row as JSON.
+ *
  * Every process stamps with process.hrtime (CLOCK_MONOTONIC, one clock for the whole machine).
  * Uses the built library (dist/).
  */
@@ -85,8 +90,17 @@ function stampStore(sample, cap) {
   };
 }
 
+/**
+ * BENCH_WRITER_NICE=<n> (e.g. -10, needs CAP_SYS_NICE): the writer of each run (the forwarder, the
+ * floor's writer) at this nice value, so the clients its writes wake do not preempt it as readily.
+ */
+function writerNice() {
+  if (process.env.BENCH_WRITER_NICE) os.setPriority(0, Number(process.env.BENCH_WRITER_NICE));
+}
+
 /** The forwarder: `startForwarder` + TcpFanout, as `perp-signal tcp`; stamps each trade's receipt. */
 async function roleForwarder(wsUrl, restUrl, sample, cap, stampsFile) {
+  writerNice();
   const { startForwarder } = require(path.join(DIST, 'cli', 'forward'));
   const { TcpFanout } = require(path.join(DIST, 'transports', 'tcp'));
   const { noopLogger, createLogger } = require(path.join(DIST, 'observe', 'logger'));
@@ -106,20 +120,40 @@ async function roleForwarder(wsUrl, restUrl, sample, cap, stampsFile) {
     logger,
   );
   const store = stampStore(sample, cap);
-  /** When the forwarder handed each sampled trade to the fan-out (same index as `store`). */
+  /** When each sampled trade was written to every client socket (same index as `store`). */
   const sent = stampStore(sample, cap);
   let recording = false;
   let received = 0;
+  // The fan-out writes a turn's frames at its end (TcpFanout.flush): the sampled trades handed off
+  // since the last write are stamped when that write pass returns, and each pass is timed. A build
+  // without flush() (BENCH_DIST of an older one) writes inside publish: the hand-off time is it.
+  const unwritten = [];
+  const passUs = [];
+  if (typeof fanout.flush === 'function') {
+    const flush = fanout.flush.bind(fanout);
+    fanout.flush = () => {
+      if (unwritten.length === 0) return flush();
+      const t0 = nowNs();
+      flush();
+      const t1 = nowNs();
+      if (passUs.length < 1_000_000) passUs.push((t1 - t0) / 1000);
+      for (let k = 0; k < unwritten.length; k += 2) sent.put(unwritten[k], unwritten[k + 1], t1);
+      unwritten.length = 0;
+    };
+  }
   // Receive stamps from the pipeline's 'handoff' event: per trade, the receive time of its
-  // WebSocket frame; and the time of the hand-off to the transport.
+  // WebSocket frame.
   const ours = fwd.pipeline.symbols.map((s) => SYMBOLS.indexOf(s));
+  const later = typeof fanout.flush === 'function';
   fwd.pipeline.on('handoff', (h) => {
     if (!recording) return;
     received += h.count;
     for (let i = 0; i < h.count; i++) {
       const a = ours[h.asset[i]];
-      store.put(a, h.tradeId[i], h.recvMonoNs[i]);
-      sent.put(a, h.tradeId[i], h.sentMonoNs);
+      const id = h.tradeId[i];
+      store.put(a, id, h.recvMonoNs[i]);
+      if (!later) sent.put(a, id, h.sentMonoNs);
+      else if ((id - FIRST_ID) % sample === 0) unwritten.push(a, id);
     }
   });
   send({ port });
@@ -135,7 +169,8 @@ async function roleForwarder(wsUrl, restUrl, sample, cap, stampsFile) {
       const cpu = process.cpuUsage(cpu0);
       fs.writeFileSync(stampsFile, Buffer.from(store.arr.buffer));
       fs.writeFileSync(`${stampsFile}.sent`, Buffer.from(sent.arr.buffer));
-      send({ done: true, received, outside: store.outside, seconds: (nowNs() - t0) / 1e9, stats: fanout.stats(), cpuUs: cpu.user + cpu.system });
+      const passes = passUs.length ? quantiles(passUs) : undefined;
+      send({ done: true, received, outside: store.outside, seconds: (nowNs() - t0) / 1e9, stats: fanout.stats(), cpuUs: cpu.user + cpu.system, passes });
     } else if (l === 'clients') {
       send({ clients: fanout.stats().clients });
     } else if (l === 'exit') {
@@ -303,6 +338,7 @@ function decodeCost(reps) {
 
 /** The floor's writer: raw 16-byte frames (u32 length, trade number, 8 bytes of padding), no codec. */
 async function roleFloorWriter(rate, total, stampsFile) {
+  writerNice();
   const sockets = [];
   const server = net.createServer({ noDelay: true }, (s) => {
     s.setNoDelay(true);
@@ -377,10 +413,23 @@ function roleFloorReader(port, conns, total, sample, outFile) {
 
 // ---------------------------------------------------------------- orchestration
 
+/**
+ * BENCH_PIN=1: the writer of each run (the forwarder, or the floor's writer) alone on CPU 1, every
+ * other process of the run (exchange, clients, floor readers) on CPU 0, so the clients a write
+ * wakes cannot preempt the writer in the middle of its pass over them. Other programs on the
+ * machine are not pinned.
+ */
+const PIN = process.env.BENCH_PIN === '1';
+const WRITERS = new Set(['forwarder', 'floor-writer']);
+
 function child(args) {
   // BENCH_CPU_PROF=<dir>: V8 CPU profiles of every child, to see where the time goes.
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const proc = spawn(process.execPath, [...prof, HERE, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const argv = [...prof, HERE, ...args];
+  const stdio = { stdio: ['pipe', 'pipe', 'inherit'] };
+  const proc = PIN
+    ? spawn('taskset', ['-c', WRITERS.has(args[0]) ? '1' : '0', process.execPath, ...argv], stdio)
+    : spawn(process.execPath, argv, stdio);
   const inbox = [];
   const waiters = [];
   lines(proc.stdout, (l) => {
@@ -567,6 +616,10 @@ async function runE2E({ rate, clients, seconds, decode, warmSeconds = 1, drainMs
         results.reduce((s, r) => s + (r.cpuUs || 0), 0) / Math.max(1, results.reduce((s, r) => s + (r.trades || 0), 0)),
       forwarderP50: fwdQ.p50,
       forwarderP99: fwdQ.p99,
+      // Wall time of one pass of writes to every client (after the coalescing change only).
+      passP50: done.passes?.p50,
+      passP99: done.passes?.p99,
+      passes: done.passes?.n,
       ...quantiles(lat),
     };
   } finally {
@@ -590,7 +643,8 @@ function print(r, floorP99) {
   const ratio = floorP99 ? ` (${(r.p99 / floorP99).toFixed(2)}x floor p99)` : '';
   const cpu = r.floor
     ? ` cpu/msg: writer ${r.serverCpuUsPerMsg.toFixed(2)} µs, reader ${r.clientCpuUsPerMsg.toFixed(2)} µs;`
-    : ` (forwarder, receive to publish returned: p50 ${fmt(r.forwarderP50)} p99 ${fmt(r.forwarderP99)} µs)` +
+    : ` (forwarder, receive to written to every client: p50 ${fmt(r.forwarderP50)} p99 ${fmt(r.forwarderP99)} µs` +
+      (r.passes ? `; ${r.passes} write passes, wall p50 ${fmt(r.passP50)} p99 ${fmt(r.passP99)} µs)` : ')') +
       ` cpu/msg: exchange ${r.exchangeCpuUsPerMsg.toFixed(2)}, forwarder ${r.serverCpuUsPerMsg.toFixed(2)}, client ${r.clientCpuUsPerMsg.toFixed(3)} µs;`;
   const loss = r.floor
     ? ` missing=${r.missing}`
