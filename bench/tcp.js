@@ -126,10 +126,12 @@ async function roleForwarder(wsUrl, restUrl, sample, cap, stampsFile) {
   let received = 0;
   // The fan-out writes a turn's frames at its end (TcpFanout.flush): the sampled trades handed off
   // since the last write are stamped when that write pass returns, and each pass is timed. A build
-  // without flush() (BENCH_DIST of an older one) writes inside publish: the hand-off time is it.
+  // without flush() (BENCH_DIST of an older one), or maxCoalesceUs 0, writes inside publish, before
+  // the hand-off event: the hand-off time is the written time.
   const unwritten = [];
   const passUs = [];
-  if (typeof fanout.flush === 'function') {
+  const later = typeof fanout.flush === 'function' && process.env.BENCH_COALESCE_US !== '0';
+  if (later) {
     const flush = fanout.flush.bind(fanout);
     fanout.flush = () => {
       if (unwritten.length === 0) return flush();
@@ -144,7 +146,6 @@ async function roleForwarder(wsUrl, restUrl, sample, cap, stampsFile) {
   // Receive stamps from the pipeline's 'handoff' event: per trade, the receive time of its
   // WebSocket frame.
   const ours = fwd.pipeline.symbols.map((s) => SYMBOLS.indexOf(s));
-  const later = typeof fanout.flush === 'function';
   fwd.pipeline.on('handoff', (h) => {
     if (!recording) return;
     received += h.count;
@@ -192,50 +193,55 @@ function roleClient(port, conns, sample, cap, outFile, decode) {
   let events = 0;
   let trades = 0;
   let cpu0 = process.cpuUsage();
-  for (let c = 0; c < conns; c++) {
-    const store = stampStore(sample, cap);
-    stores.push(store);
-    const columns = decode === 'columns';
-    const client = connect({ host: '127.0.0.1', port, reconnect: false, highWaterMark: 1 << 22, columns });
-    const next = SYMBOLS.map(() => -1);
-    const check = (a, id) => {
-      if (next[a] >= 0 && id !== next[a]) wrong++;
-      next[a] = id + 1;
-    };
-    (async () => {
-      if (columns) {
-        for await (const b of client.columns()) {
-          const t = nowNs();
-          if (b.kind === 'columns') {
-            const asset = b.asset;
-            const ids = b.tradeId;
-            for (let i = 0; i < b.length; i++) {
-              const a = asset[i];
-              const id = ids[i];
-              check(a, id);
-              store.put(a, id, t);
+  if (port > 0) open(port);
+  /** Opens the connections; with port 0 on the command line, when the 'port N' line comes. */
+  function open(port) {
+    for (let c = 0; c < conns; c++) {
+      const store = stampStore(sample, cap);
+      stores.push(store);
+      const columns = decode === 'columns';
+      const client = connect({ host: '127.0.0.1', port, reconnect: false, highWaterMark: 1 << 22, columns });
+      const next = SYMBOLS.map(() => -1);
+      const check = (a, id) => {
+        if (next[a] >= 0 && id !== next[a]) wrong++;
+        next[a] = id + 1;
+      };
+      (async () => {
+        if (columns) {
+          for await (const b of client.columns()) {
+            const t = nowNs();
+            if (b.kind === 'columns') {
+              const asset = b.asset;
+              const ids = b.tradeId;
+              for (let i = 0; i < b.length; i++) {
+                const a = asset[i];
+                const id = ids[i];
+                check(a, id);
+                store.put(a, id, t);
+              }
+              trades += b.length;
+              if (b.events.length > 0) events += b.events.filter((e) => e.kind === 'lost' || e.kind === 'gap').length;
+            } else if (b.kind === 'disconnected') dropped++;
+          }
+        } else {
+          for await (const batch of client.batches()) {
+            const t = nowNs();
+            for (const m of batch) {
+              if (m.kind === 'trade') {
+                check(m.asset, m.tradeId);
+                store.put(m.asset, m.tradeId, t);
+                trades++;
+              } else if (m.kind === 'disconnected') dropped++;
+              else if (m.kind !== 'connected' && m.kind !== 'heartbeat') events++;
             }
-            trades += b.length;
-            if (b.events.length > 0) events += b.events.filter((e) => e.kind === 'lost' || e.kind === 'gap').length;
-          } else if (b.kind === 'disconnected') dropped++;
-        }
-      } else {
-        for await (const batch of client.batches()) {
-          const t = nowNs();
-          for (const m of batch) {
-            if (m.kind === 'trade') {
-              check(m.asset, m.tradeId);
-              store.put(m.asset, m.tradeId, t);
-              trades++;
-            } else if (m.kind === 'disconnected') dropped++;
-            else if (m.kind !== 'connected' && m.kind !== 'heartbeat') events++;
           }
         }
-      }
-    })();
+      })();
+    }
   }
   lines(process.stdin, (l) => {
-    if (l === 'go') {
+    if (l.startsWith('port ')) open(Number(l.slice(5)));
+    else if (l === 'go') {
       cpu0 = process.cpuUsage();
       trades = 0;
     } else if (l === 'dump') {
@@ -550,15 +556,20 @@ async function runE2E({ rate, clients, seconds, decode, warmSeconds = 1, drainMs
   const cap = Math.ceil((perSymbol * (seconds + warmSeconds + 60)) / sample);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'perp-bench-tcp-'));
   const stampsFile = path.join(tmp, 'stamps');
-  const ex = child(['exchange', String(perSymbol)]);
-  const procs = [ex.proc];
+  const procs = [];
   try {
+    // The client processes start (Node start-up: ~0.1 s of CPU each) before the exchange does, so
+    // their start-up does not starve a forwarder that is already taking the exchange's full rate;
+    // they connect once told the forwarder's port.
+    const readers = await startReaders('client', 0, clients, (out) => [String(sample), String(cap), out, decode], tmp);
+    procs.push(...readers.map((r) => r.proc));
+    const ex = child(['exchange', String(perSymbol)]);
+    procs.push(ex.proc);
     const { wsUrl, restUrl } = await ex.next((m) => 'wsUrl' in m);
     const fwd = child(['forwarder', wsUrl, restUrl, String(sample), String(cap), stampsFile]);
     procs.push(fwd.proc);
     const { port } = await fwd.next((m) => 'port' in m);
-    const readers = await startReaders('client', port, clients, (out) => [String(sample), String(cap), out, decode], tmp);
-    procs.push(...readers.map((r) => r.proc));
+    for (const r of readers) r.tell(`port ${port}`);
     const connected = await waitClients(fwd, clients);
     await sleep(warmSeconds * 1000);
     for (const p of [ex, fwd, ...readers]) p.tell('go');
