@@ -8,10 +8,10 @@
  * slows the others, and the memory it can hold on to is bounded.
  *
  * Frames published during one event-loop turn are written to each client once, at the end of the
- * turn (setImmediate): at high rates the forwarder reads its exchange socket many times per turn,
- * and a loopback write costs the sender the receiver's TCP work too, so one write per client per
- * turn instead of per read is most of the fan-out's CPU. At low rates a turn holds one read, and
- * the write leaves at the end of that same turn.
+ * turn (setImmediate): at high rates the forwarder reads its exchange socket several times per
+ * turn, and a loopback write costs the sender the receiver's TCP work and a wake-up too, so a
+ * write per client per read was most of the fan-out's CPU. At low rates a turn holds one read,
+ * and its write leaves at the end of that same turn, with no added delay.
  */
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
