@@ -92,6 +92,21 @@ describe('TcpFanout coalescing of one turn\'s frames', () => {
     expectSameTrades(decodedTrades(raw), trades);
   });
 
+  it('v1: a gap the wire cannot carry first writes the turn\'s frames, then ends every connection', async () => {
+    const { fanout, encoder, port } = await startFanout('v1', { maxCoalesceUs: 10_000_000 });
+    const raw = new RawClient(port);
+    defer(() => raw.close());
+    await until(() => fanout.stats().clients === 1, 'the client');
+    const trades = makeTrades(500, 24);
+    fanout.publish(encoder.encodeBatch(trades.slice(0, 250)));
+    fanout.publish(encoder.encodeBatch(trades.slice(250)));
+    // Same turn: both publishes still wait when the gap comes.
+    fanout.uncarriedGap({ symbol: 'BTCUSDT', lastId: 1, nextId: 9, reason: 'jump' });
+    await until(() => raw.ended, 'the end of the connection');
+    expectSameTrades(decodedTrades(raw), trades, 'frames before the gap');
+    expect(raw.data.length).toBe(framesLength(raw.data, raw.frames().length)); // no partial frame
+  });
+
   it('rejects a negative maxCoalesceUs with E_USAGE', () => {
     const encoder = new Encoder({ wire: 'v2', assets: assetSpecs() });
     expect(() => new TcpFanout({ port: 1, maxCoalesceUs: -1, encoder })).toThrow(
