@@ -347,6 +347,8 @@ describe('close with a stalled client', () => {
     // bytes' meaning does not matter here: nobody decodes them).
     const batch = encoder.encodeBatch(makeTrades(10_000, 81));
     for (let i = 0; i < 100; i++) fanout.publish(batch);
+    // A turn's frames are written at its end.
+    await new Promise((r) => setImmediate(r));
     expect(fanout.stats().bytesOut).toBeGreaterThan(8 * 1024 * 1024);
     const t0 = Date.now();
     await fanout.close();

@@ -18,6 +18,11 @@
  *   npm run bench:tcp -- --client-cost 500000  # a client's CPU per trade alone, objects vs columns
  *   npm run bench:tcp -- --decode-cost         # decoding alone, in one process, objects vs columns
  *
+ * Environment: BENCH_DIST=<dir> another build of the library (before/after runs); BENCH_COALESCE_US
+ * the fan-out's maxCoalesceUs; BENCH_PIN=1 writers on CPU 1, everything else on CPU 0;
+ * BENCH_WRITER_NICE=<n> writers at nice n; BENCH_CPU_PROF=<dir> V8 profiles; BENCH_LOG=warn the
+ * forwarder's log; BENCH_JSON=<file> every row as JSON.
+ *
  * Every process stamps with process.hrtime (CLOCK_MONOTONIC, one clock for the whole machine).
  * Uses the built library (dist/).
  */
@@ -28,7 +33,9 @@ const os = require('node:os');
 const path = require('node:path');
 const net = require('node:net');
 
-const DIST = path.join(__dirname, '..', 'dist');
+// BENCH_DIST=<dir>: another build of the library (e.g. a copy of dist/ from before a change) for
+// before/after runs in one session.
+const DIST = process.env.BENCH_DIST ? path.resolve(process.env.BENCH_DIST) : path.join(__dirname, '..', 'dist');
 const HERE = __filename;
 const { nowNs, paced, lines, send } = require('./feed');
 
@@ -83,8 +90,17 @@ function stampStore(sample, cap) {
   };
 }
 
+/**
+ * BENCH_WRITER_NICE=<n> (e.g. -10, needs CAP_SYS_NICE): the writer of each run (the forwarder, the
+ * floor's writer) at this nice value, so the clients its writes wake do not preempt it as readily.
+ */
+function writerNice() {
+  if (process.env.BENCH_WRITER_NICE) os.setPriority(0, Number(process.env.BENCH_WRITER_NICE));
+}
+
 /** The forwarder: `startForwarder` + TcpFanout, as `perp-signal tcp`; stamps each trade's receipt. */
 async function roleForwarder(wsUrl, restUrl, sample, cap, stampsFile) {
+  writerNice();
   const { startForwarder } = require(path.join(DIST, 'cli', 'forward'));
   const { TcpFanout } = require(path.join(DIST, 'transports', 'tcp'));
   const { noopLogger, createLogger } = require(path.join(DIST, 'observe', 'logger'));
@@ -95,27 +111,50 @@ async function roleForwarder(wsUrl, restUrl, sample, cap, stampsFile) {
   const fwd = await startForwarder(
     { assets: SYMBOLS, wire: 'v2', 'ws-url': wsUrl, 'rest-url': restUrl, 'stats-interval': 0, 'heartbeat-ms': 1000 },
     async (encoder, logger) => {
-      fanout = new TcpFanout({ host: '127.0.0.1', port: 0, heartbeatMs: 0, encoder, logger });
+      // BENCH_COALESCE_US=<µs>: the fan-out's maxCoalesceUs (0 = a write per publish).
+      const maxCoalesceUs = process.env.BENCH_COALESCE_US ? Number(process.env.BENCH_COALESCE_US) : undefined;
+      fanout = new TcpFanout({ host: '127.0.0.1', port: 0, heartbeatMs: 0, encoder, logger, maxCoalesceUs });
       ({ port } = await fanout.listen());
       return fanout;
     },
     logger,
   );
   const store = stampStore(sample, cap);
-  /** When the forwarder handed each sampled trade to the fan-out (same index as `store`). */
+  /** When each sampled trade was written to every client socket (same index as `store`). */
   const sent = stampStore(sample, cap);
   let recording = false;
   let received = 0;
+  // The fan-out writes a turn's frames at its end (TcpFanout.flush): the sampled trades handed off
+  // since the last write are stamped when that write pass returns, and each pass is timed. A build
+  // without flush() (BENCH_DIST of an older one), or maxCoalesceUs 0, writes inside publish, before
+  // the hand-off event: the hand-off time is the written time.
+  const unwritten = [];
+  const passUs = [];
+  const later = typeof fanout.flush === 'function' && process.env.BENCH_COALESCE_US !== '0';
+  if (later) {
+    const flush = fanout.flush.bind(fanout);
+    fanout.flush = () => {
+      if (unwritten.length === 0) return flush();
+      const t0 = nowNs();
+      flush();
+      const t1 = nowNs();
+      if (passUs.length < 1_000_000) passUs.push((t1 - t0) / 1000);
+      for (let k = 0; k < unwritten.length; k += 2) sent.put(unwritten[k], unwritten[k + 1], t1);
+      unwritten.length = 0;
+    };
+  }
   // Receive stamps from the pipeline's 'handoff' event: per trade, the receive time of its
-  // WebSocket frame; and the time of the hand-off to the transport.
+  // WebSocket frame.
   const ours = fwd.pipeline.symbols.map((s) => SYMBOLS.indexOf(s));
   fwd.pipeline.on('handoff', (h) => {
     if (!recording) return;
     received += h.count;
     for (let i = 0; i < h.count; i++) {
       const a = ours[h.asset[i]];
-      store.put(a, h.tradeId[i], h.recvMonoNs[i]);
-      sent.put(a, h.tradeId[i], h.sentMonoNs);
+      const id = h.tradeId[i];
+      store.put(a, id, h.recvMonoNs[i]);
+      if (!later) sent.put(a, id, h.sentMonoNs);
+      else if ((id - FIRST_ID) % sample === 0) unwritten.push(a, id);
     }
   });
   send({ port });
@@ -131,7 +170,8 @@ async function roleForwarder(wsUrl, restUrl, sample, cap, stampsFile) {
       const cpu = process.cpuUsage(cpu0);
       fs.writeFileSync(stampsFile, Buffer.from(store.arr.buffer));
       fs.writeFileSync(`${stampsFile}.sent`, Buffer.from(sent.arr.buffer));
-      send({ done: true, received, outside: store.outside, seconds: (nowNs() - t0) / 1e9, stats: fanout.stats(), cpuUs: cpu.user + cpu.system });
+      const passes = passUs.length ? quantiles(passUs) : undefined;
+      send({ done: true, received, outside: store.outside, seconds: (nowNs() - t0) / 1e9, stats: fanout.stats(), cpuUs: cpu.user + cpu.system, passes });
     } else if (l === 'clients') {
       send({ clients: fanout.stats().clients });
     } else if (l === 'exit') {
@@ -153,50 +193,55 @@ function roleClient(port, conns, sample, cap, outFile, decode) {
   let events = 0;
   let trades = 0;
   let cpu0 = process.cpuUsage();
-  for (let c = 0; c < conns; c++) {
-    const store = stampStore(sample, cap);
-    stores.push(store);
-    const columns = decode === 'columns';
-    const client = connect({ host: '127.0.0.1', port, reconnect: false, highWaterMark: 1 << 22, columns });
-    const next = SYMBOLS.map(() => -1);
-    const check = (a, id) => {
-      if (next[a] >= 0 && id !== next[a]) wrong++;
-      next[a] = id + 1;
-    };
-    (async () => {
-      if (columns) {
-        for await (const b of client.columns()) {
-          const t = nowNs();
-          if (b.kind === 'columns') {
-            const asset = b.asset;
-            const ids = b.tradeId;
-            for (let i = 0; i < b.length; i++) {
-              const a = asset[i];
-              const id = ids[i];
-              check(a, id);
-              store.put(a, id, t);
+  if (port > 0) open(port);
+  /** Opens the connections; with port 0 on the command line, when the 'port N' line comes. */
+  function open(port) {
+    for (let c = 0; c < conns; c++) {
+      const store = stampStore(sample, cap);
+      stores.push(store);
+      const columns = decode === 'columns';
+      const client = connect({ host: '127.0.0.1', port, reconnect: false, highWaterMark: 1 << 22, columns });
+      const next = SYMBOLS.map(() => -1);
+      const check = (a, id) => {
+        if (next[a] >= 0 && id !== next[a]) wrong++;
+        next[a] = id + 1;
+      };
+      (async () => {
+        if (columns) {
+          for await (const b of client.columns()) {
+            const t = nowNs();
+            if (b.kind === 'columns') {
+              const asset = b.asset;
+              const ids = b.tradeId;
+              for (let i = 0; i < b.length; i++) {
+                const a = asset[i];
+                const id = ids[i];
+                check(a, id);
+                store.put(a, id, t);
+              }
+              trades += b.length;
+              if (b.events.length > 0) events += b.events.filter((e) => e.kind === 'lost' || e.kind === 'gap').length;
+            } else if (b.kind === 'disconnected') dropped++;
+          }
+        } else {
+          for await (const batch of client.batches()) {
+            const t = nowNs();
+            for (const m of batch) {
+              if (m.kind === 'trade') {
+                check(m.asset, m.tradeId);
+                store.put(m.asset, m.tradeId, t);
+                trades++;
+              } else if (m.kind === 'disconnected') dropped++;
+              else if (m.kind !== 'connected' && m.kind !== 'heartbeat') events++;
             }
-            trades += b.length;
-            if (b.events.length > 0) events += b.events.filter((e) => e.kind === 'lost' || e.kind === 'gap').length;
-          } else if (b.kind === 'disconnected') dropped++;
-        }
-      } else {
-        for await (const batch of client.batches()) {
-          const t = nowNs();
-          for (const m of batch) {
-            if (m.kind === 'trade') {
-              check(m.asset, m.tradeId);
-              store.put(m.asset, m.tradeId, t);
-              trades++;
-            } else if (m.kind === 'disconnected') dropped++;
-            else if (m.kind !== 'connected' && m.kind !== 'heartbeat') events++;
           }
         }
-      }
-    })();
+      })();
+    }
   }
   lines(process.stdin, (l) => {
-    if (l === 'go') {
+    if (l.startsWith('port ')) open(Number(l.slice(5)));
+    else if (l === 'go') {
       cpu0 = process.cpuUsage();
       trades = 0;
     } else if (l === 'dump') {
@@ -299,6 +344,7 @@ function decodeCost(reps) {
 
 /** The floor's writer: raw 16-byte frames (u32 length, trade number, 8 bytes of padding), no codec. */
 async function roleFloorWriter(rate, total, stampsFile) {
+  writerNice();
   const sockets = [];
   const server = net.createServer({ noDelay: true }, (s) => {
     s.setNoDelay(true);
@@ -373,10 +419,23 @@ function roleFloorReader(port, conns, total, sample, outFile) {
 
 // ---------------------------------------------------------------- orchestration
 
+/**
+ * BENCH_PIN=1: the writer of each run (the forwarder, or the floor's writer) alone on CPU 1, every
+ * other process of the run (exchange, clients, floor readers) on CPU 0, so the clients a write
+ * wakes cannot preempt the writer in the middle of its pass over them. Other programs on the
+ * machine are not pinned.
+ */
+const PIN = process.env.BENCH_PIN === '1';
+const WRITERS = new Set(['forwarder', 'floor-writer']);
+
 function child(args) {
   // BENCH_CPU_PROF=<dir>: V8 CPU profiles of every child, to see where the time goes.
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const proc = spawn(process.execPath, [...prof, HERE, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const argv = [...prof, HERE, ...args];
+  const stdio = { stdio: ['pipe', 'pipe', 'inherit'] };
+  const proc = PIN
+    ? spawn('taskset', ['-c', WRITERS.has(args[0]) ? '1' : '0', process.execPath, ...argv], stdio)
+    : spawn(process.execPath, argv, stdio);
   const inbox = [];
   const waiters = [];
   lines(proc.stdout, (l) => {
@@ -497,15 +556,20 @@ async function runE2E({ rate, clients, seconds, decode, warmSeconds = 1, drainMs
   const cap = Math.ceil((perSymbol * (seconds + warmSeconds + 60)) / sample);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'perp-bench-tcp-'));
   const stampsFile = path.join(tmp, 'stamps');
-  const ex = child(['exchange', String(perSymbol)]);
-  const procs = [ex.proc];
+  const procs = [];
   try {
+    // The client processes start (Node start-up: ~0.1 s of CPU each) before the exchange does, so
+    // their start-up does not starve a forwarder that is already taking the exchange's full rate;
+    // they connect once told the forwarder's port.
+    const readers = await startReaders('client', 0, clients, (out) => [String(sample), String(cap), out, decode], tmp);
+    procs.push(...readers.map((r) => r.proc));
+    const ex = child(['exchange', String(perSymbol)]);
+    procs.push(ex.proc);
     const { wsUrl, restUrl } = await ex.next((m) => 'wsUrl' in m);
     const fwd = child(['forwarder', wsUrl, restUrl, String(sample), String(cap), stampsFile]);
     procs.push(fwd.proc);
     const { port } = await fwd.next((m) => 'port' in m);
-    const readers = await startReaders('client', port, clients, (out) => [String(sample), String(cap), out, decode], tmp);
-    procs.push(...readers.map((r) => r.proc));
+    for (const r of readers) r.tell(`port ${port}`);
     const connected = await waitClients(fwd, clients);
     await sleep(warmSeconds * 1000);
     for (const p of [ex, fwd, ...readers]) p.tell('go');
@@ -563,6 +627,10 @@ async function runE2E({ rate, clients, seconds, decode, warmSeconds = 1, drainMs
         results.reduce((s, r) => s + (r.cpuUs || 0), 0) / Math.max(1, results.reduce((s, r) => s + (r.trades || 0), 0)),
       forwarderP50: fwdQ.p50,
       forwarderP99: fwdQ.p99,
+      // Wall time of one pass of writes to every client (after the coalescing change only).
+      passP50: done.passes?.p50,
+      passP99: done.passes?.p99,
+      passes: done.passes?.n,
       ...quantiles(lat),
     };
   } finally {
@@ -586,7 +654,8 @@ function print(r, floorP99) {
   const ratio = floorP99 ? ` (${(r.p99 / floorP99).toFixed(2)}x floor p99)` : '';
   const cpu = r.floor
     ? ` cpu/msg: writer ${r.serverCpuUsPerMsg.toFixed(2)} µs, reader ${r.clientCpuUsPerMsg.toFixed(2)} µs;`
-    : ` (forwarder, receive to publish returned: p50 ${fmt(r.forwarderP50)} p99 ${fmt(r.forwarderP99)} µs)` +
+    : ` (forwarder, receive to written to every client: p50 ${fmt(r.forwarderP50)} p99 ${fmt(r.forwarderP99)} µs` +
+      (r.passes ? `; ${r.passes} write passes, wall p50 ${fmt(r.passP50)} p99 ${fmt(r.passP99)} µs)` : ')') +
       ` cpu/msg: exchange ${r.exchangeCpuUsPerMsg.toFixed(2)}, forwarder ${r.serverCpuUsPerMsg.toFixed(2)}, client ${r.clientCpuUsPerMsg.toFixed(3)} µs;`;
   const loss = r.floor
     ? ` missing=${r.missing}`

@@ -6,6 +6,12 @@
  * A client that does not keep up is disconnected once its queued bytes pass a bound: it is never
  * sent a stream with frames missing (that would corrupt every later delta it decodes), it never
  * slows the others, and the memory it can hold on to is bounded.
+ *
+ * Frames published during one event-loop turn are written to each client once, at the end of the
+ * turn (setImmediate): at high rates the forwarder reads its exchange socket several times per
+ * turn, and a loopback write costs the sender the receiver's TCP work and a wake-up too, so a
+ * write per client per read was most of the fan-out's CPU. At low rates a turn holds one read,
+ * and its write leaves at the end of that same turn, with no added delay.
  */
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
@@ -35,6 +41,13 @@ export interface TcpFanoutOptions {
    * frame to the consumers of the other transports.
    */
   heartbeatMs?: number;
+  /**
+   * Frames published in one event-loop turn are written to each client together at the end of the
+   * turn, or as soon as the turn's first unwritten frame is this old, so a long turn (the forwarder
+   * reading a backlog, many socket reads in a row) adds at most about this much latency. 0 writes
+   * every publish at once. Default 1000.
+   */
+  maxCoalesceUs?: number;
   /** Idle time before the first TCP keepalive probe to a client, ms; default 10 000. */
   keepAliveMs?: number;
   /**
@@ -75,6 +88,7 @@ const DEFAULTS = {
   maxClients: 256,
   maxQueuedBytes: 4 * 1024 * 1024,
   heartbeatMs: 1000,
+  maxCoalesceUs: 1000,
   keepAliveMs: KEEPALIVE_DEFAULTS.idleMs,
   keepAliveIntervalMs: KEEPALIVE_DEFAULTS.intervalMs,
   keepAliveProbes: KEEPALIVE_DEFAULTS.probes,
@@ -87,6 +101,11 @@ interface Client extends ClientInfo {
   joiner?: Joiner;
   /** Set by whoever ends the connection on purpose, for the `disconnect` event. */
   reason?: DisconnectReason;
+  /**
+   * Bytes of this turn's frames published before the client joined: its header already holds
+   * their effect, so its first write starts after them.
+   */
+  skip: number;
 }
 
 /**
@@ -108,6 +127,14 @@ export class TcpFanout extends EventEmitter implements Transport {
   private counters = { disconnectedSlow: 0, refused: 0, bytesOut: 0 };
   /** The keepalive timing could not be set once: said once, not per client. */
   private keepaliveWarned = false;
+  /** Frames published this turn, in order, not yet written to any client. */
+  private turn: Buffer[] = [];
+  private turnBytes = 0;
+  /** performance.now() of the turn's first unwritten frame. */
+  private turnSince = 0;
+  private readonly maxCoalesceMs: number;
+  private flushScheduled = false;
+  private readonly flushBound = (): void => this.flush();
 
   constructor(opts: TcpFanoutOptions) {
     super();
@@ -128,6 +155,10 @@ export class TcpFanout extends EventEmitter implements Transport {
         throw new PerpSignalError('E_USAGE', `${name} ${v} must be a positive integer`);
       }
     }
+    if (!(this.opts.maxCoalesceUs >= 0)) {
+      throw new PerpSignalError('E_USAGE', `maxCoalesceUs ${this.opts.maxCoalesceUs} must be 0 (write at once) or a positive number of µs`);
+    }
+    this.maxCoalesceMs = this.opts.maxCoalesceUs / 1000;
     if (!(heartbeatMs >= 0)) {
       throw new PerpSignalError('E_USAGE', `heartbeatMs ${heartbeatMs} must be 0 (off) or a positive number of ms`);
     }
@@ -164,15 +195,47 @@ export class TcpFanout extends EventEmitter implements Transport {
     });
   }
 
-  /** Framed bytes (u32 LE length + payload, one or more frames); the same bytes go to every client. */
+  /**
+   * Framed bytes (u32 LE length + payload, one or more frames); the same bytes go to every client,
+   * written at the end of this event-loop turn together with the rest of the turn's frames.
+   */
   publish(framed: Buffer): void {
     if (this.closing) return;
     this.lastSendAt = Date.now();
+    // Nobody to send to: a client that joins later gets a header that already holds these frames.
+    if (this.clients.size === 0 || framed.length === 0) return;
+    this.turn.push(framed);
+    this.turnBytes += framed.length;
+    if (this.turn.length === 1) this.turnSince = performance.now();
+    else if (performance.now() - this.turnSince >= this.maxCoalesceMs) {
+      this.flush();
+      return;
+    }
+    if (this.maxCoalesceMs === 0) this.flush();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushBound);
+    }
+  }
+
+  /** Writes the frames published so far to every client now (also run at the end of each turn). */
+  flush(): void {
+    this.flushScheduled = false;
+    const parts = this.turn;
+    if (parts.length === 0) return;
+    const all = parts.length === 1 ? parts[0] : Buffer.concat(parts, this.turnBytes);
+    this.turn = [];
+    this.turnBytes = 0;
     for (const c of this.clients.values()) {
-      let out = framed;
+      let out = all;
+      if (c.skip > 0) {
+        out = all.subarray(c.skip);
+        c.skip = 0;
+        if (out.length === 0) continue;
+      }
       if (c.joiner) {
         try {
-          out = c.joiner.adapt(framed);
+          out = c.joiner.adapt(out);
         } catch (e) {
           // Bytes the codec cannot adapt would decode wrong: this client must start over.
           this.logger.error('tcp client disconnected: its late-join adapter failed', {
@@ -198,6 +261,8 @@ export class TcpFanout extends EventEmitter implements Transport {
    * option: a v1 decoder cannot tell that trades are missing.
    */
   uncarriedGap(g: GapEvent): void {
+    // Every frame before the gap first: end() then closes after them.
+    this.flush();
     if (this.clients.size === 0) return;
     this.logger.warn('trades missing and wire v1 cannot say so: disconnecting every client so it resyncs', {
       symbol: g.symbol,
@@ -229,6 +294,7 @@ export class TcpFanout extends EventEmitter implements Transport {
   /** Stops accepting, lets every client receive what is queued for it, then closes them. */
   async close(): Promise<void> {
     if (this.closing) return;
+    this.flush();
     this.closing = true;
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     const server = this.server;
@@ -285,7 +351,7 @@ export class TcpFanout extends EventEmitter implements Transport {
       socket.destroy();
       return;
     }
-    const c: Client = { id: this.nextId++, remote, socket, joiner };
+    const c: Client = { id: this.nextId++, remote, socket, joiner, skip: this.turnBytes };
     this.clients.set(c.id, c);
     socket.on('error', (e: NodeJS.ErrnoException) => {
       c.reason ??= 'error';
