@@ -227,14 +227,11 @@ function tee(tcp, ring) {
   };
   return {
     at,
+    tcp,
     name: 'tee',
     publish(b) {
       if (ringFirst) toRing(b);
       tcp.publish(b);
-      // TcpFanout writes a turn's frames at the end of the turn: write them now, so the stamp is
-      // the write's (at 10k msgs/s a turn holds one read; this leaves out only the setImmediate hop;
-      // part 1a's throughput is so measured without the coalescing).
-      tcp.flush?.();
       at.tcp = monoNs();
       if (!ringFirst) toRing(b);
     },
@@ -338,9 +335,23 @@ async function latencyOverWs(replay, total, parse, timing) {
       encEnd = monoNs();
       return out;
     };
+    // TcpFanout writes a turn's frames to its clients at the end of the turn (or at once without
+    // flush()): a trade's TCP time is when the write that carries it returns.
+    const recvOf = new Float64Array(total);
+    let unwritten = 0;
+    const fanout = sink.tcp;
+    if (typeof fanout.flush === 'function') {
+      const flush = fanout.flush.bind(fanout);
+      fanout.flush = () => {
+        flush();
+        const now = monoNs();
+        for (; unwritten < n; unwritten++) tcp[unwritten] = now - recvOf[unwritten];
+      };
+    }
     fwd.pipeline.on('handoff', (h) => {
       for (let i = 0; i < h.count && n < total; i++) {
         const recv = h.recvMonoNs[i];
+        recvOf[n] = recv;
         wait[n] = encStart - recv;
         encode[n] = encEnd - encStart;
         batchSize[n] = batchLen;
@@ -348,9 +359,11 @@ async function latencyOverWs(replay, total, parse, timing) {
         ring[n] = sink.at.ring ? sink.at.ring - recv : NaN;
         n += 1;
       }
+      if (typeof fanout.flush !== 'function') unwritten = n;
     });
     const deadline = Date.now() + (total / LAT_RATE) * 1000 + 30000;
-    while (n < total && Date.now() < deadline) await sleep(100);
+    while ((n < total || unwritten < n) && Date.now() < deadline) await sleep(100);
+    n = Math.min(n, unwritten);
     // The first second is warm-up (JIT, connection set-up): left out.
     const skip = Math.min(n >> 2, LAT_RATE);
     return {
