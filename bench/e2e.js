@@ -199,7 +199,7 @@ function plainTcp(port) {
 
 async function makeTcp(encoder, port = 0) {
   if (tcpMod) {
-    const t = new tcpMod.TcpFanout({ host: '127.0.0.1', port, encoder, heartbeatMs: 0, maxQueuedBytes: 1 << 30 });
+    const t = new tcpMod.TcpFanout({ host: '127.0.0.1', port, encoder, heartbeatMs: 0, maxQueuedBytes: 1 << 30, ...(process.env.BENCH_COALESCE_US ? { maxCoalesceUs: Number(process.env.BENCH_COALESCE_US) } : {}) });
     return { t, port: (await t.listen()).port };
   }
   const t = plainTcp(port);
@@ -359,7 +359,8 @@ async function latencyOverWs(replay, total, parse, timing) {
         ring[n] = sink.at.ring ? sink.at.ring - recv : NaN;
         n += 1;
       }
-      if (typeof fanout.flush !== 'function') unwritten = n;
+      // Nothing left queued (no coalescing, or a flush inside publish): written when publish returned.
+      if (typeof fanout.flush !== 'function' || fanout.turnBytes === 0) unwritten = n;
     });
     const deadline = Date.now() + (total / LAT_RATE) * 1000 + 30000;
     while ((n < total || unwritten < n) && Date.now() < deadline) await sleep(100);

@@ -137,6 +137,8 @@ unsafe impl Send for Mapping {}
 
 impl Mapping {
     pub fn new(file: File, len: usize, path: &Path) -> Result<Self, RingError> {
+        // MAP_POPULATE: every page is faulted in here, at start, instead of one page fault per
+        // 4 KiB on the first lap of the ring, in the middle of a hand-off (~1 in 64 records).
         // SAFETY: we map `len` bytes of a file we hold open; the kernel picks the address. The
         // caller has checked (or just set) that the file is at least `len` bytes long.
         let p = unsafe {
@@ -144,7 +146,7 @@ impl Mapping {
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
+                libc::MAP_SHARED | libc::MAP_POPULATE,
                 file.as_raw_fd(),
                 0,
             )
