@@ -379,6 +379,39 @@ async function latencyOverWs(replay, total, parse, timing) {
   }, timing);
 }
 
+// ---------------------------------------------------------------- 2: the floor of a TCP write
+/**
+ * What one loopback write costs the writer on this machine, with nothing of ours in the way: a
+ * 40-byte frame written with socket.write every 1e6/rate µs (busy-waited) to a minimal reader
+ * process placed as the bench's TCP client is, timing each write call. The kernel delivers the
+ * bytes and wakes the reader inside that call, so it is part of any "written to a TCP client" time.
+ */
+async function tcpWriteFloor(count, rate) {
+  const server = net.createServer();
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const accepted = new Promise((r) => server.once('connection', r));
+  const src = `const s=require('net').connect(${server.address().port},'127.0.0.1');s.on('data',()=>{});s.on('error',()=>{});s.on('close',()=>process.exit(0));`;
+  const reader = child(['-e', src]);
+  const sock = await accepted;
+  sock.setNoDelay(true);
+  const buf = Buffer.alloc(40, 7);
+  const gap = BigInt(Math.round(1e9 / rate));
+  const out = new Float64Array(count);
+  for (let i = 0; i < count; i++) {
+    // Yield to the event loop now and then, as the forwarder does between messages.
+    if (i % 64 === 0) await new Promise((r) => setImmediate(r));
+    const until = process.hrtime.bigint() + gap;
+    while (process.hrtime.bigint() < until);
+    const t0 = monoNs();
+    sock.write(buf);
+    out[i] = monoNs() - t0;
+  }
+  sock.destroy();
+  server.close();
+  await new Promise((r) => reader.on('exit', r));
+  return Array.from(out.subarray(count >> 3)).sort((a, b) => a - b);
+}
+
 // ---------------------------------------------------------------- 1b: forwarder path from memory
 /** Server-to-client WebSocket text frames (unmasked), cut into 64 KiB reads as TCP would. */
 function wsReads(frames) {
@@ -638,6 +671,8 @@ if (PIN && process.env.PERP_SIGNAL_BENCH_PINNED !== '1') {
     s.length === 0
       ? `  ${name}: not measured`
       : `  ${name}: n=${s.length} p50 ${us(q(s, 0.5))} µs, p99 ${us(q(s, 0.99))} µs, p99.9 ${us(q(s, 0.999))} µs, max ${us(s[s.length - 1])} µs`;
+  console.log(`\n[2] floor: one 40-byte socket.write to a reader process at ${LAT_RATE} writes/s, nothing else`);
+  console.log(line('write call', await tcpWriteFloor(20000, LAT_RATE)));
   // The shipped mode last, so the plot shows it: --parse rust, frames at their recorded times.
   let l;
   const pacing = {
