@@ -752,16 +752,18 @@ async function main() {
   }
   console.log(`# medians of ${reps} run(s) each`);
   console.log(table.join('\n'));
-  console.log('# highest rate to 10 clients with none dropped (all delivered, in order, no disconnect, forwarder kept >= 95% of the rate, p99 < 100 ms)');
+  console.log('# highest rate to 10 clients with none dropped (all delivered, in order, no disconnect, the forwarder got >= 95% of what the exchange sent, p99 < 100 ms); the rate is what was delivered');
   let best = 0;
   for (const rate of quick ? [100000, 500000] : [100000, 150000, 200000, 300000, 400000, 500000, 700000, 1000000]) {
     const r = await runE2E({ rate, clients: 10, seconds: Math.min(seconds, 2), decode });
     print(r);
     rows.push(r);
-    if (!(lossless(r) && r.p99 < 100000 && r.achievedRate >= 0.95 * rate)) break;
-    best = rate;
+    // The exchange process may itself fall short of the asked rate on a loaded box: that is not
+    // the forwarder dropping anything, so the step counts at the rate it delivered.
+    if (!(lossless(r) && r.p99 < 100000 && r.achievedRate >= 0.95 * r.exchangeRate)) break;
+    best = Math.max(best, r.achievedRate);
   }
-  console.log(`max sustained rate to 10 clients: ${best ? `${best} msg/s` : 'below the lowest rate tried'}`);
+  console.log(`max sustained rate to 10 clients: ${best ? `${best} msg/s delivered` : 'below the lowest rate tried'}`);
   if (process.env.BENCH_JSON) fs.writeFileSync(process.env.BENCH_JSON, JSON.stringify(rows, null, 2));
 }
 
