@@ -9,6 +9,7 @@ import { TcpFanout, type TcpFanoutOptions } from '../ts/transports/tcp';
 import { startFanout as startFanoutOn, useCleanups } from './helpers/fanout';
 import { framesLength, RawClient } from './helpers/net';
 import { assetSpecs, expectSameTrades, makeTrades, until } from './helpers/stream';
+import { runCli } from './support/cli';
 
 const defer = useCleanups();
 const startFanout = (wire: 'v1' | 'v2', opts: Partial<TcpFanoutOptions> = {}) => startFanoutOn(defer, wire, opts);
@@ -177,4 +178,15 @@ describe('TcpFanout coalescing of one turn\'s frames', () => {
       }
     });
   }
+});
+
+describe('perp-signal tcp --max-coalesce-us', () => {
+  it('is listed with its default, and a negative value exits 2 saying what is allowed', async () => {
+    const help = await runCli(['tcp', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/--max-coalesce-us[^[]*\[number\] \[default: 1000\]/);
+    const bad = await runCli(['--assets', 'BTCUSDT', 'tcp', '--max-coalesce-us', '-5']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--max-coalesce-us must be 0 or a positive number of µs, got -5/);
+  });
 });

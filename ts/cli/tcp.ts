@@ -14,6 +14,7 @@ interface Args extends ForwarderArgs {
   'keepalive-ms': number;
   'keepalive-interval-ms': number;
   'keepalive-probes': number;
+  'max-coalesce-us': number;
 }
 
 export const tcpCommand: CommandModule<object, Args> = {
@@ -36,7 +37,14 @@ export const tcpCommand: CommandModule<object, Args> = {
         default: 3,
         describe: 'Unanswered probes before a client is taken as gone; unacknowledged data ends it as soon (Linux)',
       })
+      .option('max-coalesce-us', {
+        type: 'number',
+        default: 1000,
+        describe: "A turn's first frames are written at once, the rest together at its end, or once the oldest has waited this long (µs); 0 = write every batch at once",
+      })
       .check((a) => {
+        const mc = a['max-coalesce-us'];
+        if (!(Number.isFinite(mc) && mc >= 0)) throw new Error(`--max-coalesce-us must be 0 or a positive number of µs, got ${mc}`);
         for (const k of ['keepalive-ms', 'keepalive-interval-ms', 'keepalive-probes'] as const) {
           const v = a[k];
           if (!Number.isInteger(v) || v < 1) throw new Error(`--${k} must be a positive integer, got ${v}`);
@@ -55,6 +63,7 @@ export const tcpCommand: CommandModule<object, Args> = {
         keepAliveMs: argv['keepalive-ms'],
         keepAliveIntervalMs: argv['keepalive-interval-ms'],
         keepAliveProbes: argv['keepalive-probes'],
+        maxCoalesceUs: argv['max-coalesce-us'],
         heartbeatMs: 0,
         encoder,
         logger,
