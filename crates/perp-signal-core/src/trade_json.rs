@@ -318,6 +318,14 @@ fn not_plain(what: &str) -> CodecError {
 }
 
 fn parse(frame: &[u8], plain: bool) -> Result<JsonTrade<'_>, CodecError> {
+    if let Some(t) = binance_layout(frame) {
+        return Ok(t);
+    }
+    parse_general(frame, plain)
+}
+
+/// The reader of any JSON object, for every frame not in Binance's exact layout.
+fn parse_general(frame: &[u8], plain: bool) -> Result<JsonTrade<'_>, CodecError> {
     let mut c = Cursor { b: frame, i: 0 };
     let mut top = Fields::default();
     let mut data: Option<Fields> = None;
@@ -375,6 +383,101 @@ fn parse(frame: &[u8], plain: bool) -> Result<JsonTrade<'_>, CodecError> {
         _ => Err(CodecError::NotATrade(
             "trade lacks one of s, E, T, t, p, q, m".into(),
         )),
+    }
+}
+
+/// The exact layout Binance writes every trade in: these keys in this order, no whitespace, plain
+/// strings, plain integers (`{"stream":"…","data":{"e":"trade","E":…,"T":…,"s":"…","t":…,"p":"…",
+/// "q":"…","X":"…","m":…}}`, or the `data` object alone). Read with a fixed walk, ~4x faster than
+/// the general reader; `None` on the first byte that differs, and the general reader decides. What
+/// it accepts it reads exactly as the general reader does (a test compares the two on the capture
+/// and on every one-byte change of it).
+fn binance_layout(frame: &[u8]) -> Option<JsonTrade<'_>> {
+    let mut w = Walk { b: frame, i: 0 };
+    let combined = if w.lit(br#"{"stream":""#) {
+        w.text()?;
+        if !w.lit(br#","data":{"e":"trade","E":"#) {
+            return None;
+        }
+        true
+    } else if w.lit(br#"{"e":"trade","E":"#) {
+        false
+    } else {
+        return None;
+    };
+    let event_time = w.int()?;
+    w.lit(br#","T":"#).then_some(())?;
+    let trade_time = w.int()?;
+    w.lit(br#","s":""#).then_some(())?;
+    let symbol = w.text()?;
+    w.lit(br#","t":"#).then_some(())?;
+    let trade_id = u64::try_from(w.int()?).ok().filter(|&v| v <= MAX_SAFE)?;
+    w.lit(br#","p":""#).then_some(())?;
+    let price = w.text()?;
+    w.lit(br#","q":""#).then_some(())?;
+    let qty = w.text()?;
+    w.lit(br#","X":""#).then_some(())?;
+    let kind = w.text()?;
+    w.lit(br#","m":"#).then_some(())?;
+    let maker = if w.lit(b"true") {
+        true
+    } else if w.lit(b"false") {
+        false
+    } else {
+        return None;
+    };
+    let end: &[u8] = if combined { b"}}" } else { b"}" };
+    (w.lit(end) && w.i == frame.len()).then_some(JsonTrade {
+        symbol,
+        event_time,
+        trade_time,
+        trade_id,
+        price,
+        qty,
+        maker,
+        kind,
+    })
+}
+
+/// The cursor of `binance_layout`.
+struct Walk<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Walk<'a> {
+    /// Consumes `s` if the input continues with it.
+    fn lit(&mut self, s: &[u8]) -> bool {
+        let ok = self.b.get(self.i..self.i + s.len()) == Some(s);
+        if ok {
+            self.i += s.len();
+        }
+        ok
+    }
+
+    /// A string's bytes up to its closing quote (consumed), the opening one already read; `None`
+    /// at an escape or a control character (the general reader's business).
+    fn text(&mut self) -> Option<&'a [u8]> {
+        let start = self.i;
+        let rest = self.b.get(start..)?;
+        let n = rest.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        if rest[n] != b'"' {
+            return None;
+        }
+        self.i = start + n + 1;
+        Some(&rest[..n])
+    }
+
+    /// A non-negative JSON integer of at most 18 digits (so it fits an i64), no leading zero.
+    fn int(&mut self) -> Option<i64> {
+        let rest = self.b.get(self.i..)?;
+        let n = rest.iter().take(19).take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 || n > 18 || (n > 1 && rest[0] == b'0') {
+            return None;
+        }
+        let v = rest[..n].iter().fold(0i64, |v, &c| v * 10 + i64::from(c - b'0'));
+        self.i += n;
+        Some(v)
     }
 }
 
@@ -446,6 +549,57 @@ mod tests {
             let e = parse_trade(f).unwrap_err();
             assert_eq!(e.code(), *code, "{}: {e}", String::from_utf8_lossy(f));
         }
+    }
+
+    /// The fixed walk must read whatever it accepts exactly as the general reader does, and leave
+    /// everything else to it: checked on Binance-shaped frames and every one-byte change of them.
+    #[test]
+    fn the_binance_layout_walk_agrees_with_the_general_reader() {
+        let bare = br#"{"e":"trade","E":0,"T":9,"s":"1000SATSUSDT","t":9007199254740991,"p":"0.0003406","q":"446799","X":"LIQUIDATION","m":true}"#;
+        let big = br#"{"stream":"x","data":{"e":"trade","E":999999999999999999,"T":1000000000000000000,"s":"B","t":0,"p":"1","q":"2","X":"","m":true}}"#;
+        let mut seen = 0;
+        for base in [FRAME, &bare[..], &big[..]] {
+            let mut cases: Vec<Vec<u8>> = vec![base.to_vec()];
+            for i in 0..base.len() {
+                for c in [
+                    b'"', b'\\', b' ', b'0', b'9', b'-', b'.', b'e', b'}', b',', 0x1f, 0x80, b'a',
+                ] {
+                    let mut m = base.to_vec();
+                    m[i] = c;
+                    cases.push(m);
+                }
+                let mut del = base.to_vec();
+                del.remove(i);
+                cases.push(del);
+                let mut ins = base.to_vec();
+                ins.insert(i, b' ');
+                cases.push(ins);
+            }
+            for m in &cases {
+                for plain in [false, true] {
+                    if let Some(fast) = binance_layout(m) {
+                        seen += 1;
+                        let general = parse_general(m, plain);
+                        assert_eq!(
+                            general.as_ref().ok(),
+                            Some(&fast),
+                            "{}",
+                            String::from_utf8_lossy(m)
+                        );
+                    }
+                }
+            }
+        }
+        // The walk did take the common frames (and their harmless variants), not just refuse all.
+        assert!(seen > 1000, "{seen}");
+        assert!(binance_layout(FRAME).is_some() && binance_layout(bare).is_some());
+        // Past i64 (19 digits) and past 2^53 for ids: left to the general reader, which refuses.
+        let long = br#"{"e":"trade","E":1000000000000000000000,"T":1,"s":"B","t":1,"p":"1","q":"1","X":"M","m":true}"#;
+        assert!(binance_layout(long).is_none());
+        let id =
+            br#"{"e":"trade","E":1,"T":1,"s":"B","t":9007199254740992,"p":"1","q":"1","X":"M","m":true}"#;
+        assert!(binance_layout(id).is_none());
+        assert_eq!(parse_trade(id).unwrap_err().code(), "E_BAD_JSON");
     }
 
     #[test]
