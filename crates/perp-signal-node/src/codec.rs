@@ -490,22 +490,6 @@ impl Out {
     fn rec(&mut self, r: [f64; 8]) {
         self.nums.extend_from_slice(&r);
     }
-    fn lost(&mut self, l: v2::Loss, has_message: bool) {
-        let (asset, scope) = match l.asset {
-            None => (-1.0, 0.0),
-            Some(a) => (a as f64, 1.0),
-        };
-        self.rec([
-            K_LOST,
-            asset,
-            l.missing as f64,
-            scope,
-            -1.0,
-            -1.0,
-            f64::from(u8::from(has_message)),
-            0.0,
-        ]);
-    }
 }
 
 fn snapshot_json(s: &v2::State, out: &mut Vec<u8>) {
@@ -534,22 +518,141 @@ fn snapshot_json(s: &v2::State, out: &mut Vec<u8>) {
     out.extend_from_slice(b"]\n");
 }
 
+/// The two shapes a decoded payload is written in: records for objects (`Out`) and columns
+/// (`Columns`). `Dec::decode_to` walks each frame once and feeds one of them.
+trait Sink {
+    fn v1_trade(&mut self, t: &v1::Trade);
+    /// `more`: something else of the same frame follows (objects mark it).
+    fn lost(&mut self, l: v2::Loss, more: bool);
+    fn trade(&mut self, t: &v2::Trade);
+    fn heartbeat(&mut self, seq: u64, time: u64);
+    fn gap(&mut self, asset: usize, last_id: u64, next_id: u64, seq: u64, reason: u8);
+    /// A snapshot replaced the decoder's state; `state` is the new one.
+    fn snapshot(&mut self, seq: u64, state: &v2::State);
+}
+
+impl Sink for Out {
+    fn v1_trade(&mut self, t: &v1::Trade) {
+        self.rec([
+            K_TRADE,
+            t.asset as f64,
+            t.time as f64,
+            -1.0,
+            -1.0,
+            -1.0,
+            f64::from(u8::from(t.maker)),
+            0.0,
+        ]);
+        write_trimmed(&mut self.text, t.price, v1::SCALE);
+        self.text.push(b'\n');
+        write_trimmed(&mut self.text, t.qty as i64, v1::SCALE);
+        self.text.push(b'\n');
+    }
+
+    fn lost(&mut self, l: v2::Loss, more: bool) {
+        let (asset, scope) = match l.asset {
+            None => (-1.0, 0.0),
+            Some(a) => (a as f64, 1.0),
+        };
+        self.rec([
+            K_LOST,
+            asset,
+            l.missing as f64,
+            scope,
+            -1.0,
+            -1.0,
+            f64::from(u8::from(more)),
+            0.0,
+        ]);
+    }
+
+    fn trade(&mut self, t: &v2::Trade) {
+        self.rec([
+            K_TRADE,
+            t.asset as f64,
+            t.time as f64,
+            t.trade_id as f64,
+            t.seq as f64,
+            t.asset_seq as f64,
+            f64::from(u8::from(t.maker)),
+            0.0,
+        ]);
+        write_fixed_signed(&mut self.text, t.price, t.price_scale);
+        self.text.push(b'\n');
+        write_fixed(&mut self.text, t.qty, t.qty_scale);
+        self.text.push(b'\n');
+        self.text.extend_from_slice(t.kind);
+        self.text.push(b'\n');
+    }
+
+    fn heartbeat(&mut self, seq: u64, time: u64) {
+        self.rec([K_HEARTBEAT, -1.0, time as f64, -1.0, seq as f64, -1.0, 0.0, 0.0]);
+    }
+
+    fn gap(&mut self, asset: usize, last_id: u64, next_id: u64, seq: u64, reason: u8) {
+        self.rec([
+            K_GAP,
+            asset as f64,
+            last_id as f64,
+            next_id as f64,
+            seq as f64,
+            f64::from(reason),
+            0.0,
+            0.0,
+        ]);
+    }
+
+    fn snapshot(&mut self, seq: u64, state: &v2::State) {
+        self.rec([K_SNAPSHOT, -1.0, 0.0, 0.0, seq as f64, -1.0, 0.0, 0.0]);
+        snapshot_json(state, &mut self.text);
+    }
+}
+
+impl Sink for Columns {
+    fn v1_trade(&mut self, t: &v1::Trade) {
+        self.push_v1(t);
+    }
+
+    fn lost(&mut self, l: v2::Loss, _more: bool) {
+        self.push_lost(&l);
+    }
+
+    fn trade(&mut self, t: &v2::Trade) {
+        self.push_v2_trade(t);
+    }
+
+    fn heartbeat(&mut self, seq: u64, time: u64) {
+        self.push_heartbeat(seq, time);
+    }
+
+    fn gap(&mut self, asset: usize, last_id: u64, next_id: u64, seq: u64, reason: u8) {
+        self.push_gap(asset, last_id, next_id, seq, reason);
+    }
+
+    fn snapshot(&mut self, seq: u64, state: &v2::State) {
+        self.push_snapshot(seq);
+        snapshot_json(state, &mut self.text);
+    }
+}
+
 impl Dec {
-    fn decode_columns_into(&mut self, p: &[u8], c: &mut Columns) -> std::result::Result<(), CodecError> {
+    /// Decodes one payload into `out`: in v2 the frame's losses first (stream, then asset), then
+    /// its message.
+    fn decode_to(&mut self, p: &[u8], out: &mut impl Sink) -> std::result::Result<(), CodecError> {
         match self {
-            Dec::V1(d) => c.push_v1(&d.decode(p)?),
+            Dec::V1(d) => out.v1_trade(&d.decode(p)?),
             Dec::V2 { d, check_stream } => {
                 let r = d.decode(p)?;
                 if let Some(l) = r.stream_loss.filter(|_| *check_stream) {
-                    c.push_lost(&l);
+                    out.lost(l, r.asset_loss.is_some() || r.message.is_some());
                 }
                 if let Some(l) = r.asset_loss {
-                    c.push_lost(&l);
+                    out.lost(l, r.message.is_some());
                 }
                 match r.message {
                     None => {}
-                    Some(v2::Message::Trade(t)) => c.push_v2_trade(&t),
-                    Some(v2::Message::Heartbeat { seq, time }) => c.push_heartbeat(seq, time),
+                    Some(v2::Message::Trade(t)) => out.trade(&t),
+                    Some(v2::Message::Heartbeat { seq, time }) => out.heartbeat(seq, time),
                     Some(v2::Message::Gap {
                         seq,
                         asset,
@@ -557,91 +660,8 @@ impl Dec {
                         next_id,
                         reason,
                         ..
-                    }) => c.push_gap(asset, last_id, next_id, seq, reason),
-                    Some(v2::Message::Snapshot { seq }) => {
-                        c.push_snapshot(seq);
-                        snapshot_json(d.state(), &mut c.text);
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn decode_into(&mut self, p: &[u8], o: &mut Out) -> std::result::Result<(), CodecError> {
-        match self {
-            Dec::V1(d) => {
-                let t = d.decode(p)?;
-                o.rec([
-                    K_TRADE,
-                    t.asset as f64,
-                    t.time as f64,
-                    -1.0,
-                    -1.0,
-                    -1.0,
-                    f64::from(u8::from(t.maker)),
-                    0.0,
-                ]);
-                write_trimmed(&mut o.text, t.price, v1::SCALE);
-                o.text.push(b'\n');
-                write_trimmed(&mut o.text, t.qty as i64, v1::SCALE);
-                o.text.push(b'\n');
-            }
-            Dec::V2 { d, check_stream } => {
-                let r = d.decode(p)?;
-                let stream_loss = r.stream_loss.filter(|_| *check_stream);
-                if let Some(l) = stream_loss {
-                    o.lost(l, r.asset_loss.is_some() || r.message.is_some());
-                }
-                if let Some(l) = r.asset_loss {
-                    o.lost(l, r.message.is_some());
-                }
-                match r.message {
-                    None => {}
-                    Some(v2::Message::Trade(t)) => {
-                        o.rec([
-                            K_TRADE,
-                            t.asset as f64,
-                            t.time as f64,
-                            t.trade_id as f64,
-                            t.seq as f64,
-                            t.asset_seq as f64,
-                            f64::from(u8::from(t.maker)),
-                            0.0,
-                        ]);
-                        write_fixed_signed(&mut o.text, t.price, t.price_scale);
-                        o.text.push(b'\n');
-                        write_fixed(&mut o.text, t.qty, t.qty_scale);
-                        o.text.push(b'\n');
-                        o.text.extend_from_slice(t.kind);
-                        o.text.push(b'\n');
-                    }
-                    Some(v2::Message::Heartbeat { seq, time }) => {
-                        o.rec([K_HEARTBEAT, -1.0, time as f64, -1.0, seq as f64, -1.0, 0.0, 0.0]);
-                    }
-                    Some(v2::Message::Gap {
-                        seq,
-                        asset,
-                        asset_seq: _,
-                        last_id,
-                        next_id,
-                        reason,
-                    }) => {
-                        o.rec([
-                            K_GAP,
-                            asset as f64,
-                            last_id as f64,
-                            next_id as f64,
-                            seq as f64,
-                            f64::from(reason),
-                            0.0,
-                            0.0,
-                        ]);
-                    }
-                    Some(v2::Message::Snapshot { seq }) => {
-                        o.rec([K_SNAPSHOT, -1.0, 0.0, 0.0, seq as f64, -1.0, 0.0, 0.0]);
-                        snapshot_json(d.state(), &mut o.text);
-                    }
+                    }) => out.gap(asset, last_id, next_id, seq, reason),
+                    Some(v2::Message::Snapshot { seq }) => out.snapshot(seq, d.state()),
                 }
             }
         }
@@ -710,11 +730,11 @@ impl NativeDecoder {
         };
         let r = if framed {
             frame::Frames::new(data).enumerate().try_for_each(|(i, p)| {
-                p.and_then(|p| self.inner.decode_into(p, &mut o))
+                p.and_then(|p| self.inner.decode_to(p, &mut o))
                     .map_err(|e| (i, e))
             })
         } else {
-            self.inner.decode_into(data, &mut o).map_err(|e| (0, e))
+            self.inner.decode_to(data, &mut o).map_err(|e| (0, e))
         };
         match r {
             Ok(()) if o.nums.len() < nums.len() => {
@@ -748,10 +768,9 @@ impl NativeDecoder {
         c.clear();
         c.reserve(data.len() / 8);
         let inner = &mut self.inner;
-        let r = frame::Frames::new(data).enumerate().try_for_each(|(i, p)| {
-            p.and_then(|p| inner.decode_columns_into(p, c))
-                .map_err(|e| (i, e))
-        });
+        let r = frame::Frames::new(data)
+            .enumerate()
+            .try_for_each(|(i, p)| p.and_then(|p| inner.decode_to(p, c)).map_err(|e| (i, e)));
         if let Err((i, e)) = r {
             return Err(error::throw(
                 &env,
