@@ -455,7 +455,7 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
   /**
    * Every text frame. With a pipeline attached (attachIngest), a frame of the slot's current
    * connection while no rotation is under way is queued raw for the pipeline's flush, which
-   * parses and encodes the regular ones in Rust and hands the others back to `slowFrame`; any
+   * parses and encodes the regular ones in Rust and hands the others back through `IngestPort.slow`; any
    * other frame first drains that queue (order), then takes the slow path here.
    */
   private onFrame(slot: Slot, conn: StreamConnection, buf: Buffer, start: number, end: number, mono: number): void {
