@@ -104,17 +104,11 @@ export interface IngestState {
   blocked: Uint8Array;
 }
 
-/** Why `ingest` stopped: 'end' (every frame consumed), else what makes the next frame irregular. */
-export type IngestStop =
-  | 'end'
-  | 'not-a-trade'
-  | 'unknown-symbol'
-  | 'blocked'
-  | 'first-trade'
-  | 'out-of-sequence'
-  | 'encode-failed';
+/** `ingest`'s stop codes, indexed by the native stop number (0 = end, then core `ingest::Irregular::code`). */
+const INGEST_STOPS = ['end', 'not-a-trade', 'unknown-symbol', 'blocked', 'first-trade', 'out-of-sequence', 'encode-failed'] as const;
 
-const INGEST_STOPS: readonly IngestStop[] = ['end', 'not-a-trade', 'unknown-symbol', 'blocked', 'first-trade', 'out-of-sequence', 'encode-failed'];
+/** Why `ingest` stopped: 'end' (every frame consumed), else what makes the next frame irregular. */
+export type IngestStop = (typeof INGEST_STOPS)[number];
 
 /** What `Encoder.ingest` gives: the frames of the regular run and what the caller needs per trade. */
 export interface IngestRun {
