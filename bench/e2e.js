@@ -122,6 +122,27 @@ function killAll() {
 }
 process.on('exit', killAll);
 
+/**
+ * KVM guests idling with cpuidle-haltpoll: guest_halt_poll_ns is how long an idle vCPU polls
+ * before it halts. 0 (as this VM boots) makes every wake-up of a process on an idle vCPU an IPI
+ * the waker pays for (~7 µs of a loopback write to a sleeping reader here). BENCH_HALT_POLL_NS=N
+ * sets it for this run (root) and puts the old value back at exit.
+ */
+const HALT_POLL = '/sys/module/haltpoll/parameters/guest_halt_poll_ns';
+function haltPoll() {
+  try {
+    return fs.readFileSync(HALT_POLL, 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+if (process.env.BENCH_HALT_POLL_NS !== undefined && haltPoll() !== null) {
+  const before = haltPoll();
+  fs.writeFileSync(HALT_POLL, process.env.BENCH_HALT_POLL_NS);
+  process.on('exit', () => fs.writeFileSync(HALT_POLL, before));
+  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
+}
+
 /** Local exchange in its own process; resolves its ws/rest URLs. */
 async function startExchange(replay, speed, timing = 'timer') {
   const c = child([path.join(root, 'bin', 'perp-signal.js'), 'exchange', '--replay', replay, '--speed', String(speed), '--replay-timing', timing]);
@@ -627,6 +648,8 @@ if (PIN && process.env.PERP_SIGNAL_BENCH_PINNED !== '1') {
 (async () => {
   console.log(`e2e bench: node ${process.version}, ${os.cpus().length} cores, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   if (PIN) console.log('pinned: forwarder on CPU 1, exchange and client on CPU 0');
+  const hp = haltPoll();
+  if (hp !== null) console.log(`guest halt polling: ${hp} ns (${HALT_POLL}${process.env.BENCH_HALT_POLL_NS !== undefined ? ', set by BENCH_HALT_POLL_NS for this run' : ''})`);
   console.log(`transports: tcp = ${tcpMod ? 'TcpFanout' : 'plain net.Socket writes (TcpFanout not in this build)'}, ring = ${shmMod ? 'ShmPublisher' : 'not in this build: not measured'}`);
   const frames = buildStream();
   console.log(`stream: ${frames.length} frames (21,313 real BTCUSDT + synthetic ETHUSDT, SOLUSDT), ${(frames.reduce((a, f) => a + f.length, 0) / frames.length).toFixed(0)} bytes/frame`);
