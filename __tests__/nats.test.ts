@@ -59,6 +59,14 @@ function feed(enc: Encoder, pub: NatsPublisher, trades: readonly Trade[], batch 
   for (let i = 0; i < trades.length; i += batch) pub.publish(enc.encodeBatch(trades.slice(i, i + batch)));
 }
 
+/** As `feed`, one batch per millisecond (a live feed's pace, not a burst). */
+async function feedPaced(enc: Encoder, pub: NatsPublisher, trades: readonly Trade[], batch = 16): Promise<void> {
+  for (let i = 0; i < trades.length; i += batch) {
+    pub.publish(enc.encodeBatch(trades.slice(i, i + batch)));
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
 /** A TCP proxy on 127.0.0.1 whose connections the test can cut (a network blip for one client). */
 class CuttableProxy {
   private constructor(
@@ -431,6 +439,56 @@ describe('NATS publisher and consumer', () => {
     feed(enc2, pub2, trades.slice(100));
     await c.rec.until(() => c.rec.trades().length === 200, 'the later trades');
     expect(c.rec.trades().map(key)).toEqual(trades.map(key));
+  });
+
+  it('holds at most maxUnconfirmedBytes for a server that stops reading: drops and counts the rest, consumers see the hole, and resumes', async () => {
+    const own = await NatsServer.start();
+    cleanups.push(() => own.stop());
+    const trades = twoAssetStream(fixtureTrades().slice(0, 1500));
+    expect(trades.length).toBeGreaterThan(2500);
+    const enc = new Encoder({ wire: 'v2', assets: ASSETS });
+    const bound = 32 * 1024;
+    const pub = await NatsPublisher.connect({ url: own.url, encoder: enc, maxUnconfirmedBytes: bound });
+    cleanups.push(() => pub.close());
+    const c = await NatsConsumer.connect({ url: own.url, snapshotTimeoutMs: 1000, retryMinMs: 50, retryMaxMs: 200 });
+    cleanups.push(() => c.close());
+    const rec = new Recorder(c);
+    await rec.until(() => rec.count('synced') >= 1, 'the first snapshot');
+    feed(enc, pub, trades.slice(0, 200));
+    await rec.until(() => rec.trades().length === 200, 'the first 200 trades');
+
+    own.pause();
+    // Popped first: a failing test must not leave the clients draining into a frozen server.
+    cleanups.push(() => own.resume());
+    const before = pub.stats();
+    // Far more than the bound (a message is ~90 bytes).
+    await feedPaced(enc, pub, trades.slice(200, 2000));
+    const during = pub.stats();
+    expect(during.stalls).toBe(1);
+    expect(during.dropped).toBeGreaterThan(1000);
+    expect(during.published - before.published).toBeLessThan(800);
+    // What it holds for the server: the bound plus at most one batch.
+    expect(during.unconfirmedBytes).toBeLessThanOrEqual(bound + 16 * 200);
+    expect(during.published + during.dropped - before.published - before.dropped).toBe(1800);
+
+    own.resume();
+    await waitFor(() => pub.stats().unconfirmedBytes < bound, 10_000, 'the server to confirm what it was sent');
+    // The first frames after the stall show the consumer the hole; it resyncs from a snapshot.
+    feed(enc, pub, trades.slice(2000, 2016));
+    await rec.until(() => rec.count('synced') >= 2, 'a resync after the stall');
+    await feedPaced(enc, pub, trades.slice(2016));
+    await rec.until(() => rec.trades().at(-1)?.tradeId === trades.at(-1)?.tradeId, 'the last trade after the stall');
+    expect(pub.stats().stalls).toBe(1);
+    // The consumer saw the hole and resynced; every trade it handed out is a true one, in order.
+    const kinds = rec.events.map((e) => e.kind).filter((k) => k !== 'trade');
+    expect(kinds.slice(0, 2)).toEqual(['synced', 'lost']);
+    expect(kinds.at(-1)).toBe('synced');
+    const truth = new Map(trades.map((t) => [`${t.symbol}:${t.tradeId}`, key(t)]));
+    const got = rec.trades();
+    for (const t of got) expect(key(t)).toBe(truth.get(`${t.symbol}:${t.tradeId}`));
+    const ids = got.map((t) => trades.findIndex((x) => x.symbol === t.symbol && x.tradeId === t.tradeId));
+    for (let i = 1; i < ids.length; i++) expect(ids[i]).toBeGreaterThan(ids[i - 1]);
+    expect(got.length).toBeLessThan(trades.length);
   });
 
   it('counts its consumers', async () => {

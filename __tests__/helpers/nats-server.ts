@@ -90,8 +90,19 @@ export class NatsServer {
         clearTimeout(kill);
         resolve();
       });
+      child.kill('SIGCONT');
       child.kill('SIGTERM');
     });
+  }
+
+  /** Freezes the server process (SIGSTOP): its connections stay open, nothing on them is read. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  /** Lets a paused server run again (SIGCONT). */
+  resume(): void {
+    this.child?.kill('SIGCONT');
   }
 
   /** Starts a stopped server again on the same port (its clients reconnect to it). */

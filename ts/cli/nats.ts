@@ -10,6 +10,7 @@ import { runForwarder, withForwarderOptions, type ForwarderArgs } from './forwar
 interface Args extends ForwarderArgs {
   url: string;
   prefix: string;
+  'max-unconfirmed-bytes': number;
 }
 
 export const natsCommand: CommandModule<object, Args> = {
@@ -18,7 +19,17 @@ export const natsCommand: CommandModule<object, Args> = {
   builder: (y) =>
     withForwarderOptions(y)
       .option('url', { type: 'string', default: 'nats://127.0.0.1:4222', describe: 'NATS server URL' })
-      .option('prefix', { type: 'string', default: 'perp', describe: 'Subject prefix' }) as never,
+      .option('prefix', { type: 'string', default: 'perp', describe: 'Subject prefix' })
+      .option('max-unconfirmed-bytes', {
+        type: 'number',
+        default: 8 * 1024 * 1024,
+        describe: 'Bytes the NATS server may leave unread (no PING answered after them) before frames are dropped and counted',
+      })
+      .check((a) => {
+        const v = a['max-unconfirmed-bytes'];
+        if (!(Number.isFinite(v) && v > 0)) throw new Error(`--max-unconfirmed-bytes must be a positive number of bytes, got ${v}`);
+        return true;
+      }) as never,
   handler: (argv) =>
-    runForwarder(argv, (encoder, logger) => NatsPublisher.connect({ url: argv.url, prefix: argv.prefix, encoder, logger })),
+    runForwarder(argv, (encoder, logger) => NatsPublisher.connect({ url: argv.url, prefix: argv.prefix, encoder, logger, maxUnconfirmedBytes: argv['max-unconfirmed-bytes'] })),
 };

@@ -6,7 +6,11 @@
  *
  * Core NATS delivers at most once: nothing here retries. While the connection is down, frames are
  * counted as drops instead of piling up in the client's buffer; consumers see the hole in the
- * per-asset sequence numbers (or their own reconnect) and resync from a fresh snapshot.
+ * per-asset sequence numbers (or their own reconnect) and resync from a fresh snapshot. The same
+ * holds when the connection stays up but the server stops reading it (stopped, swapping, its own
+ * slow consumers): what the server has not confirmed (a PING answered after it) is bounded by
+ * `maxUnconfirmedBytes`; past it, frames are dropped and counted until the server catches up, so
+ * a stalled server cannot make the forwarder's memory grow without bound.
  */
 import { randomUUID } from 'node:crypto';
 import { headers, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
@@ -39,6 +43,12 @@ export interface NatsPublisherOptions {
   connectTimeoutMs?: number;
   /** Connection name shown by the server's monitoring. */
   name?: string;
+  /**
+   * Bytes published that the server may not have read yet (no PING sent after them has been
+   * answered); past this, frames are dropped (counted, and seen by consumers as a hole) until it
+   * catches up. Default 8 MiB.
+   */
+  maxUnconfirmedBytes?: number;
 }
 
 export interface NatsPublisherStats {
@@ -50,8 +60,16 @@ export interface NatsPublisherStats {
   snapshots: number;
   /** Reconnects of the NATS client since connect. */
   reconnects: number;
+  /** Times publishing stopped because the server left `maxUnconfirmedBytes` unconfirmed. */
+  stalls: number;
+  /** Bytes published and not yet confirmed by the server (approximate: payload, subject, headers). */
+  unconfirmedBytes: number;
   connected: boolean;
 }
+
+const DEFAULT_MAX_UNCONFIRMED = 8 * 1024 * 1024;
+/** Per-message bytes besides payload and subject: the PUB/HPUB line and the sequence header. */
+const MSG_OVERHEAD = 64;
 
 export class NatsPublisher implements Transport {
   readonly name = 'nats';
@@ -70,14 +88,23 @@ export class NatsPublisher implements Transport {
   private readonly subs: Subscription[] = [];
   private up = true;
   private closing?: Promise<void>;
-  private readonly counters = { published: 0, dropped: 0, snapshots: 0, reconnects: 0 };
+  private readonly counters = { published: 0, dropped: 0, snapshots: 0, reconnects: 0, stalls: 0 };
+  /** Bytes handed to the client so far, and how many of them the server has confirmed. */
+  private sentBytes = 0;
+  private confirmedBytes = 0;
+  private probing = false;
+  private stalled = false;
+  private readonly probeEvery: number;
 
   private constructor(
     private readonly nc: NatsConnection,
     private readonly encoder: Encoder,
     subjects: NatsSubjects,
     logger: Logger,
+    private readonly maxUnconfirmed: number,
   ) {
+    // A PING per quarter of the bound: a live server confirms long before the bound is reached.
+    this.probeEvery = Math.max(1, Math.floor(maxUnconfirmed / 4));
     this.logger = logger;
     this.rateLog = new RateLimitedLog(logger);
     this.subjects = subjects;
@@ -110,12 +137,16 @@ export class NatsPublisher implements Transport {
     if (opts.encoder.wire !== 'v2') {
       throw new PerpSignalError('E_NATS_WIRE', 'NATS carries wire v2 only (per-asset sequence numbers): use --wire v2');
     }
+    const maxUnconfirmed = opts.maxUnconfirmedBytes ?? DEFAULT_MAX_UNCONFIRMED;
+    if (!(maxUnconfirmed > 0)) {
+      throw new PerpSignalError('E_USAGE', `maxUnconfirmedBytes ${maxUnconfirmed} must be a positive number of bytes`);
+    }
     const nc = await connectOrExplain(opts.url, {
       name: opts.name ?? 'perp-signal publisher',
       timeout: opts.connectTimeoutMs ?? 5000,
     });
     try {
-      const pub = new NatsPublisher(nc, opts.encoder, subjects, logger);
+      const pub = new NatsPublisher(nc, opts.encoder, subjects, logger, maxUnconfirmed);
       // The snapshot responder must be registered on the server before anyone is told we are up.
       await nc.flush();
       logger.info('nats publisher connected', { server: nc.getServer(), prefix: pub.subjects.prefix });
@@ -143,7 +174,15 @@ export class NatsPublisher implements Transport {
       });
       return;
     }
-    if (!this.up || this.closing) {
+    if (!this.stalled && this.sentBytes - this.confirmedBytes > this.maxUnconfirmed) {
+      this.stalled = true;
+      this.counters.stalls += 1;
+      this.logger.warn('nats server is not reading what we publish; frames are dropped until it catches up', {
+        server: this.nc.getServer(),
+        unconfirmedBytes: this.sentBytes - this.confirmedBytes,
+      });
+    }
+    if (!this.up || this.closing || this.stalled) {
       // Counted all the same: the next frame a consumer gets shows the hole, whatever its size.
       for (let i = 0; i < assets.length; i++) if (assets[i] >= 0 && assets[i] < this.seqs.length) this.seqs[assets[i]] += 1;
       this.counters.dropped += assets.length;
@@ -166,10 +205,43 @@ export class NatsPublisher implements Transport {
       try {
         this.nc.publish(subject, payload, a >= 0 ? this.seqOpts : undefined);
         this.counters.published += 1;
+        this.sentBytes += len + subject.length + MSG_OVERHEAD;
       } catch (e) {
         this.counters.dropped += 1;
         this.rateLog.warn('publish', 'nats publish failed', { subject, error: e instanceof Error ? e.message : String(e) });
       }
+    }
+    this.probe();
+  }
+
+  /**
+   * Asks the server to confirm everything sent so far (PING/PONG) once a quarter of the bound is
+   * unconfirmed; one request at a time.
+   */
+  private probe(): void {
+    if (this.probing || this.closing || this.sentBytes - this.confirmedBytes < this.probeEvery) return;
+    this.probing = true;
+    const mark = this.sentBytes;
+    this.nc.flush().then(
+      () => {
+        this.probing = false;
+        this.confirm(mark);
+        this.probe();
+      },
+      // The connection dropped: the status watcher takes it from here.
+      () => {
+        this.probing = false;
+      },
+    );
+  }
+
+  private confirm(mark: number): void {
+    this.confirmedBytes = Math.max(this.confirmedBytes, mark);
+    // A PONG for a PING sent long before the stall does not end it: only one that leaves the
+    // unconfirmed bytes within the bound (the probe that follows covers the rest).
+    if (this.stalled && this.sentBytes - this.confirmedBytes <= this.maxUnconfirmed) {
+      this.stalled = false;
+      this.logger.info('nats server reads again; publishing resumes', { server: this.nc.getServer() });
     }
   }
 
@@ -189,7 +261,7 @@ export class NatsPublisher implements Transport {
   }
 
   stats(): NatsPublisherStats {
-    return { ...this.counters, connected: this.up && !this.nc.isClosed() };
+    return { ...this.counters, unconfirmedBytes: this.sentBytes - this.confirmedBytes, connected: this.up && !this.nc.isClosed() };
   }
 
   /** Sends what is buffered, then closes the connection. */
@@ -231,6 +303,8 @@ export class NatsPublisher implements Transport {
         case 'reconnect':
           this.up = true;
           this.counters.reconnects += 1;
+          // A new connection: nothing of ours is waiting in the old one's buffers.
+          this.confirm(this.sentBytes);
           this.logger.info('nats publisher reconnected', { server: s.server });
           break;
         case 'error':
