@@ -287,7 +287,11 @@ describe('FrameReader', () => {
     ['a frame over the limit', serverFrame(0x1, 'x'.repeat(151)), 1009, /151-byte frame is over the 150-byte limit/],
     ['fragments over the limit', Buffer.concat([serverFrame(0x1, 'x'.repeat(80), { fin: false }), serverFrame(0x0, 'x'.repeat(80))]), 1009, /160-byte message/],
   ])('fails the connection on %s, and reads nothing after it', (_what, bytes, code, why) => {
-    const evs = read([Buffer.concat([serverFrame(0x1, 'ok'), bytes, serverFrame(0x1, 'later')])], 150);
-    expect(evs).toEqual([['text', 'ok'], ['error', code, expect.stringMatching(why)]]);
+    const stream = Buffer.concat([serverFrame(0x1, 'ok'), bytes, serverFrame(0x1, 'later')]);
+    const want = [['text', 'ok'], ['error', code, expect.stringMatching(why)]];
+    expect(read([stream], 150)).toEqual(want);
+    // The same when the bad frame's header arrives a byte at a time (completed from later reads).
+    const bytewise = Array.from(stream, (_b, i) => stream.subarray(i, i + 1));
+    expect(read(bytewise, 150)).toEqual(want);
   });
 });

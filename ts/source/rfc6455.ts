@@ -33,10 +33,22 @@ export interface FrameSink {
 /** Largest header: 2 bytes + 8 length bytes (server frames carry no mask key). */
 const MAX_HEADER = 10;
 
+/** The payload length of a frame at `o` whose header is `h` (4 or 10) bytes long. */
+function readLength(buf: Buffer, o: number, h: number): number {
+  if (h === 4) return (buf[o + 2] << 8) | buf[o + 3];
+  const hi = buf.readUInt32BE(o + 2);
+  // Anything past 2^53 is not a length a JS number can hold, let alone one we would accept.
+  return hi > 0x1fffff ? Number.MAX_SAFE_INTEGER : hi * 0x100000000 + buf.readUInt32BE(o + 6);
+}
+
 export class FrameReader {
-  /** Bytes of a frame that is not whole yet, from earlier reads. */
-  private pending: Buffer[] = [];
-  private pendingLen = 0;
+  /**
+   * A frame that is not whole yet, from earlier reads: its first `pendLen` bytes. Grown only to the
+   * frame's size, so a read that completes it is copied only as far as the frame goes and the rest
+   * of the read is walked in place.
+   */
+  private pend: Buffer = Buffer.alloc(0);
+  private pendLen = 0;
   /** Bytes needed before the pending frame can be parsed (its header, then all of it). */
   private need = 0;
   /** A fragmented message in progress: its opcode and fragments. */
@@ -54,20 +66,61 @@ export class FrameReader {
   /** One socket read. */
   push(chunk: Buffer): void {
     if (this.stopped) return;
-    let buf = chunk;
-    if (this.pendingLen > 0) {
-      this.pending.push(chunk);
-      this.pendingLen += chunk.length;
-      if (this.pendingLen < this.need) return;
-      buf = Buffer.concat(this.pending, this.pendingLen);
-      this.pending = [];
-      this.pendingLen = 0;
+    let from = 0;
+    if (this.pendLen > 0) {
+      from = this.fill(chunk);
+      if (from < 0) return;
+      // `pend` now holds one whole frame (or a header the walk refuses).
+      const whole = this.pendLen;
+      this.pendLen = 0;
+      this.walk(this.pend, 0, whole);
+      if (this.stopped) return;
     }
-    const n = buf.length;
-    let o = 0;
+    this.walk(chunk, from, chunk.length);
+  }
+
+  /**
+   * Moves bytes from the front of `chunk` into the pending frame until it is whole; the offset in
+   * `chunk` after them, or -1 when the chunk ran out first (all of it is then pending).
+   */
+  private fill(chunk: Buffer): number {
+    let co = 0;
+    for (;;) {
+      const take = Math.min(this.need - this.pendLen, chunk.length - co);
+      if (this.pend.length < this.need) {
+        const grown = Buffer.allocUnsafe(Math.max(this.need, 256));
+        this.pend.copy(grown, 0, 0, this.pendLen);
+        this.pend = grown;
+      }
+      chunk.copy(this.pend, this.pendLen, co, co + take);
+      this.pendLen += take;
+      co += take;
+      if (this.pendLen < this.need) return -1;
+      const size = this.frameSize();
+      if (size <= this.pendLen) return co;
+      this.need = size;
+    }
+  }
+
+  /**
+   * Bytes the pending frame needs, as far as its header is known: the header's size while it is
+   * incomplete, then the whole frame's. A length past `maxPayload` needs nothing more (the walk
+   * refuses it from the header alone).
+   */
+  private frameSize(): number {
+    const b1 = this.pend[1];
+    const len7 = b1 & 0x7f;
+    const h = len7 === 126 ? 4 : len7 === 127 ? MAX_HEADER : 2;
+    if (this.pendLen < h) return h;
+    const len = h === 2 ? len7 : readLength(this.pend, 0, h);
+    return len > this.maxPayload || (b1 & 0x80) !== 0 ? this.pendLen : h + len;
+  }
+
+  /** Walks the frames in bytes [o, n) of `buf`, keeping an incomplete last one for the next read. */
+  private walk(buf: Buffer, o: number, n: number): void {
     while (o < n) {
       if (o + 2 > n) {
-        this.keep(buf, o, 2);
+        this.keep(buf, o, n, 2);
         return;
       }
       const b0 = buf[o];
@@ -76,20 +129,18 @@ export class FrameReader {
       let h = 2;
       if (len === 126) {
         if (o + 4 > n) {
-          this.keep(buf, o, 4);
+          this.keep(buf, o, n, 4);
           return;
         }
-        len = (buf[o + 2] << 8) | buf[o + 3];
         h = 4;
+        len = readLength(buf, o, h);
       } else if (len === 127) {
         if (o + MAX_HEADER > n) {
-          this.keep(buf, o, MAX_HEADER);
+          this.keep(buf, o, n, MAX_HEADER);
           return;
         }
-        const hi = buf.readUInt32BE(o + 2);
-        // Anything past 2^53 is not a length a JS number can hold, let alone one we would accept.
-        len = hi > 0x1fffff ? Number.MAX_SAFE_INTEGER : hi * 0x100000000 + buf.readUInt32BE(o + 6);
         h = MAX_HEADER;
+        len = readLength(buf, o, h);
       }
       if ((b1 & 0x80) !== 0) {
         this.fail(CLOSE_PROTOCOL_ERROR, 'the server sent a masked frame');
@@ -105,7 +156,7 @@ export class FrameReader {
       }
       const end = o + h + len;
       if (end > n) {
-        this.keep(buf, o, h + len);
+        this.keep(buf, o, n, h + len);
         return;
       }
       const start = o + h;
@@ -167,19 +218,19 @@ export class FrameReader {
     return true;
   }
 
-  /** Keeps bytes [o, end) of `buf` for the next read; `need` bytes from `o` complete the next step. */
-  private keep(buf: Buffer, o: number, need: number): void {
-    // A copy: the tail is small or about to be joined anyway, and `buf` may be reused by the caller.
-    const tail = Buffer.from(buf.subarray(o));
-    this.pending = [tail];
-    this.pendingLen = tail.length;
+  /** Keeps bytes [o, n) of `buf` for the next read; `need` bytes from `o` complete the next step. */
+  private keep(buf: Buffer, o: number, n: number, need: number): void {
+    // A copy: `buf` may be reused by the caller once push() returns.
+    const len = n - o;
+    if (this.pend.length < Math.max(len, need)) this.pend = Buffer.allocUnsafe(Math.max(len, Math.min(need, this.maxPayload + MAX_HEADER), 256));
+    buf.copy(this.pend, 0, o, n);
+    this.pendLen = len;
     this.need = need;
   }
 
   private fail(code: number, why: string): false {
     this.stopped = true;
-    this.pending = [];
-    this.pendingLen = 0;
+    this.pendLen = 0;
     this.frags = [];
     this.sink.error(code, why);
     return false;
