@@ -241,19 +241,8 @@ export class ShmConsumer extends EventEmitter {
       }
       if (r !== NATIVE) return null;
     }
-    for (let i = 0; i < 4; i++) {
-      const r = nativeCall(() => h.pop());
-      if (typeof r !== 'number') {
-        this.closedSeen = false;
-        return r;
-      }
-      if (r === EMPTY || r === CLOSED) {
-        this.event(r);
-        return null;
-      }
-      this.event(r);
-    }
-    return null;
+    const r = this.fromNative(() => h.pop());
+    return typeof r === 'number' ? null : r;
   }
 
   /**
@@ -274,24 +263,29 @@ export class ShmConsumer extends EventEmitter {
       }
       if (r !== NATIVE) return -1;
     }
+    return this.fromNative(() => h.popInto(buf, spinPolls)) as number;
+  }
+
+  /**
+   * The native pop `call` until it gives a record (a Buffer, or a length >= 0) or finds the ring
+   * empty or closed (-1); losses and producer restarts on the way are emitted as events.
+   */
+  private fromNative(call: () => Buffer | number): Buffer | number {
     for (let i = 0; i < 4; i++) {
-      let r: number;
+      let r: Buffer | number;
       try {
-        r = h.popInto(buf, spinPolls);
+        r = call();
       } catch (e) {
         return nativeCall(() => {
           throw e;
         });
       }
-      if (r >= 0) {
+      if (typeof r !== 'number' || r >= 0) {
         this.closedSeen = false;
         return r;
       }
-      if (r === EMPTY || r === CLOSED) {
-        this.event(r);
-        return -1;
-      }
       this.event(r);
+      if (r === EMPTY || r === CLOSED) return -1;
     }
     return -1;
   }
