@@ -51,10 +51,8 @@ export interface QueuedFrames extends RawFrames {
 /** What a source gives the pipeline to parse and encode its raw frames in Rust (BinanceSource). */
 export interface IngestPort {
   readonly frames: QueuedFrames;
-  /** Per-asset last ids and blocked flags, in `symbols` order; the source's own state. */
+  /** Per-asset last ids and blocked flags, in `symbols` order; the source's own state, kept up to date by it. */
   readonly state: IngestState;
-  /** Brings the blocked flags up to date with the source's state. */
-  refresh(): void;
   /** Frames `from .. from + n` were encoded by the fast path; `meta` = n × (asset, tradeId, tradeTime). */
   delivered(from: number, n: number, meta: Float64Array): void;
   /** Frame `i` goes through the source's full rules (it may emit 'trade' and 'gap'). */
@@ -218,7 +216,6 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     try {
       let from = 0;
       while (from < n) {
-        port.refresh();
         let run: IngestRun | undefined;
         try {
           run = encoder.ingest?.(q, from, port.state);
