@@ -398,6 +398,8 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
 
   private wire(slot: Slot, conn: StreamConnection): void {
     conn.onText = (buf, start, end, mono) => this.onFrame(slot, conn, buf, start, end, mono);
+    // The read's frames are queued: hand them off now, with no hop to a microtask.
+    conn.onReadEnd = () => this.drain();
     conn.on('binary', (size) => {
       this.counters.malformed += 1;
       this.badLog.warn('binary', 'unexpected binary frame', { size, connection: slot.index });
@@ -514,7 +516,8 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
     if (ing) {
       if (conn === slot.conn && !slot.candidate && this.listenerCount('trade') === ing.tradeListeners) {
         ing.pool.push(buf, start, end, mono, slot.index);
-        ing.link.wake();
+        // A connection that says when a read ends is drained then (wire); otherwise at the end of the turn.
+        if (!conn.readEnds) ing.link.wake();
         return;
       }
       this.drain();
