@@ -4,7 +4,8 @@
  *
  * Trades that arrive in one event-loop turn (one TCP read of the exchange socket can carry many
  * WebSocket frames) are encoded in one native call and handed off in one write per transport; the
- * flush runs as a microtask, so batching adds no timer delay.
+ * flush runs as a microtask, so batching adds no timer delay, or, for a source that knows when a
+ * socket read ends (BinanceSource with the builtin client), right then (`IngestLink.drain`).
  */
 import { EventEmitter } from 'node:events';
 import type { GapEvent, Trade } from './types';

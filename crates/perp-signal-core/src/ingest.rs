@@ -5,6 +5,7 @@
 //! handle that one frame with its full rules and then resume here. The per-asset last ids are the
 //! caller's own state (shared memory with the TypeScript source), so the two paths cannot disagree.
 use crate::error::CodecError;
+use crate::symbol_index::SymbolIndex;
 use crate::trade_json::{self, JsonTrade};
 use crate::wire::{v1, v2, TradeRef};
 
@@ -50,9 +51,9 @@ impl<'a> Frames<'a> {
 }
 
 /// Per-asset state, in the encoder's asset order.
-pub struct Assets<'a, S> {
+pub struct Assets<'a> {
     /// Wire order symbols, to map a frame's `s` to its index.
-    pub symbols: &'a [S],
+    pub symbols: &'a SymbolIndex,
     /// Last delivered trade id of each asset; NaN when unknown. Advanced for every trade encoded.
     pub last_ids: &'a mut [f64],
     /// Non-zero: the asset's trades take the slow path (backfilling, held trades, reconnect window).
@@ -122,11 +123,11 @@ pub const FRAME_SLACK: usize = 128;
 /// Encodes frames `from..` while they are regular. Appends one framed message per consumed frame to
 /// `out` and `(asset, tradeId, tradeTime)` to `meta`, and advances the assets' last ids. Errors
 /// only for inconsistent arguments (then nothing is written, no state changes).
-pub fn run<E: FrameEncoder, S: AsRef<[u8]>>(
+pub fn run<E: FrameEncoder>(
     enc: &mut E,
     frames: &Frames,
     from: usize,
-    assets: &mut Assets<S>,
+    assets: &mut Assets,
     out: &mut Vec<u8>,
     meta: &mut [f64],
 ) -> Result<Run, CodecError> {
@@ -136,11 +137,11 @@ pub fn run<E: FrameEncoder, S: AsRef<[u8]>>(
 /// `run`, with `out` kept at most `room` bytes long: before a frame is encoded, the run stops
 /// (`Stop::OutFull`) unless `out` has room for the frame's length plus `FRAME_SLACK`, so a caller
 /// copying `out` into a fixed buffer never has to undo an encode.
-pub fn run_within<E: FrameEncoder, S: AsRef<[u8]>>(
+pub fn run_within<E: FrameEncoder>(
     enc: &mut E,
     frames: &Frames,
     from: usize,
-    assets: &mut Assets<S>,
+    assets: &mut Assets,
     out: &mut Vec<u8>,
     room: usize,
     meta: &mut [f64],
@@ -176,7 +177,7 @@ pub fn run_within<E: FrameEncoder, S: AsRef<[u8]>>(
     Ok(Run { consumed, stop })
 }
 
-fn check_args<S>(frames: &Frames, from: usize, assets: &Assets<S>) -> Result<(), CodecError> {
+fn check_args(frames: &Frames, from: usize, assets: &Assets) -> Result<(), CodecError> {
     let n = assets.symbols.len();
     if assets.last_ids.len() != n || assets.blocked.len() != n {
         return Err(CodecError::InvalidArg(format!(
@@ -207,16 +208,9 @@ fn check_args<S>(frames: &Frames, from: usize, assets: &Assets<S>) -> Result<(),
 }
 
 /// The trade and its asset index if the frame is regular, else why not.
-fn regular<'f, S: AsRef<[u8]>>(
-    frame: &'f [u8],
-    assets: &Assets<S>,
-) -> Result<(JsonTrade<'f>, usize), Irregular> {
+fn regular<'f>(frame: &'f [u8], assets: &Assets) -> Result<(JsonTrade<'f>, usize), Irregular> {
     let t = trade_json::parse_plain_trade(frame).map_err(|_| Irregular::NotATrade)?;
-    let asset = assets
-        .symbols
-        .iter()
-        .position(|s| s.as_ref() == t.symbol)
-        .ok_or(Irregular::UnknownSymbol)?;
+    let asset = assets.symbols.find(t.symbol).ok_or(Irregular::UnknownSymbol)?;
     if assets.blocked.get(asset).is_none_or(|&b| b != 0) {
         return Err(Irregular::Blocked);
     }
@@ -281,7 +275,7 @@ mod tests {
         let mut out = Vec::new();
         let mut meta = vec![0.0; 3 * b.ends.len()];
         let mut a = Assets {
-            symbols: &SYMS,
+            symbols: &SymbolIndex::new(&SYMS),
             last_ids: last,
             blocked,
         };
@@ -485,7 +479,7 @@ mod tests {
         let mut last = [101.0, 6.0];
         let mut call = |pool: &[u8], ends: &[u32], from: usize, last: &mut [f64], blocked: &[u8]| {
             let mut a = Assets {
-                symbols: &SYMS,
+                symbols: &SymbolIndex::new(&SYMS),
                 last_ids: last,
                 blocked,
             };
@@ -528,7 +522,7 @@ mod tests {
         let mut meta = [0.0; 6];
         let mut last = [101.0, 6.0];
         let mut a = Assets {
-            symbols: &SYMS,
+            symbols: &SymbolIndex::new(&SYMS),
             last_ids: &mut last,
             blocked: &[0, 0],
         };
@@ -582,7 +576,7 @@ mod tests {
         let mut meta = [0.0; 3];
         let mut last = [101.0, 6.0];
         let mut a = Assets {
-            symbols: &SYMS,
+            symbols: &SymbolIndex::new(&SYMS),
             last_ids: &mut last,
             blocked: &[0, 0],
         };

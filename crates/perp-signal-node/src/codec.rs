@@ -9,6 +9,7 @@ use napi_derive::napi;
 use perp_signal_core::columns::Columns;
 use perp_signal_core::decimal::{write_fixed, write_fixed_signed, write_trimmed};
 use perp_signal_core::ingest;
+use perp_signal_core::symbol_index::SymbolIndex;
 use perp_signal_core::wire::{self, frame, v1, v2, AssetSpec, TradeRef};
 use perp_signal_core::{trade_json, CodecError};
 
@@ -35,7 +36,7 @@ pub struct NativeEncoder {
     /// borrows it, so a borrow never finds it taken.
     inner: Rc<RefCell<Enc>>,
     /// Asset symbols in wire order, to map a raw frame's `s` to its index.
-    symbols: Rc<[Vec<u8>]>,
+    symbols: Rc<SymbolIndex>,
 }
 
 /// JS numbers that must be integers (times, ids): refuse fractions, NaN and values past 2^53.
@@ -214,7 +215,9 @@ impl NativeEncoder {
                 "wire must be 'v1' or 'v2', got {w:?}"
             ))),
         });
-        let symbols = specs.iter().map(|a| a.symbol.as_bytes().to_vec()).collect();
+        let symbols = Rc::new(SymbolIndex::new(
+            &specs.iter().map(|a| a.symbol.as_bytes()).collect::<Vec<_>>(),
+        ));
         r.map(|inner| NativeEncoder {
             inner: Rc::new(RefCell::new(inner)),
             symbols,
@@ -284,8 +287,7 @@ impl NativeEncoder {
             let t = trade_json::parse_trade(f)?;
             let asset = self
                 .symbols
-                .iter()
-                .position(|s| s.as_slice() == t.symbol)
+                .find(t.symbol)
                 .ok_or_else(|| CodecError::UnknownSymbol(String::from_utf8_lossy(t.symbol).into()))?;
             let slot = meta
                 .get_mut(1 + 3 * n..4 + 3 * n)

@@ -22,6 +22,7 @@ use napi::bindgen_prelude::{Float64Array, Uint32Array, Uint8Array};
 use napi::{Error, Result, Status};
 use napi_derive::napi;
 use perp_signal_core::ingest::{self, Assets, Frames, Stop};
+use perp_signal_core::symbol_index::SymbolIndex;
 
 use crate::codec::Enc;
 
@@ -57,7 +58,7 @@ pub struct Arrays {
 
 pub struct Session {
     enc: Rc<RefCell<Enc>>,
-    symbols: Rc<[Vec<u8>]>,
+    symbols: Rc<SymbolIndex>,
     a: Arrays,
     /// Encoded frames of the current call before they are copied to `out` (reused).
     scratch: Vec<u8>,
@@ -79,7 +80,7 @@ fn span<T>(s: &[T]) -> (usize, usize) {
 
 impl Session {
     /// Checks the arrays and makes this the session `ingestBound()` runs.
-    pub fn bind(enc: Rc<RefCell<Enc>>, symbols: Rc<[Vec<u8>]>, a: Arrays) -> Result<()> {
+    pub fn bind(enc: Rc<RefCell<Enc>>, symbols: Rc<SymbolIndex>, a: Arrays) -> Result<()> {
         let Arrays {
             pool,
             ends,
