@@ -137,7 +137,10 @@ export type IngestStop = (typeof INGEST_STOPS)[number];
 
 /** What `Encoder.ingest` gives: the frames of the regular run and what the caller needs per trade. */
 export interface IngestRun {
-  /** u32-LE framed messages, one per consumed frame, in order. */
+  /**
+   * u32-LE framed messages, one per consumed frame, in order: a view of the encoder's output slab
+   * that is never written again, so it may be kept (e.g. in a socket's write queue) for good.
+   */
   framed: Buffer;
   /** Frames consumed from `from` on; frame `from + consumed` (if any) is irregular. */
   consumed: number;
@@ -225,8 +228,13 @@ export class Encoder {
    * The forwarder's fast path: parses raw frames `from..count` in Rust and encodes them while they
    * are *regular* (a trade of a known asset that is not blocked, with id = its last id + 1), in one
    * native call, advancing `state.lastIds`. Stops before the first irregular frame, which the caller
-   * handles with its full rules before calling again after it. Throws (`E_INVALID_ARG`) only for
-   * inconsistent arguments, then changes nothing.
+   * handles with its full rules before calling again after it (it may also stop early with stop
+   * 'end' when its output room ran out: call again from `from + consumed`). Throws
+   * (`E_INVALID_ARG`) only for inconsistent arguments, then changes nothing.
+   *
+   * At low rates a call holds one frame, so what it costs is mostly the call: the native side is
+   * one call without arguments on arrays bound once (`bindIngest`, again when one of them is
+   * replaced), and the frames go into a reused output slab.
    */
   ingest(frames: RawFrames, from: number, state: IngestState): IngestRun {
     const n = frames.count - from;
