@@ -187,8 +187,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   }
 
   private send(framed: Buffer): void {
-    this.lastSendAt = Date.now();
     for (const t of this.opts.transports) t.publish(framed);
+    this.lastSendAt = Date.now();
   }
 
   /**
