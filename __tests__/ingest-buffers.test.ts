@@ -17,6 +17,7 @@ import { TcpFanout } from '../ts/transports/tcp';
 import { useCleanups } from './helpers/fanout';
 import { framesLength, RawClient } from './helpers/net';
 import { canon, until } from './helpers/stream';
+import { errorOf } from './support/errors';
 
 jest.setTimeout(30_000);
 const defer = useCleanups();
@@ -100,6 +101,30 @@ describe('Encoder.ingest output buffers', () => {
     expect(Buffer.concat(b.out).equals(reference(eth))).toBe(true);
     expect(Array.from(a.state.lastIds)).toEqual([3500, NaN]);
     expect(Array.from(b.state.lastIds)).toEqual([NaN, 12000]);
+  });
+});
+
+describe('Encoder.ingest with memory taken away', () => {
+  it('a detached output or frame buffer is never written through: a new slab, or E_INVALID_ARG', () => {
+    const btc = frames('BTCUSDT', 101, 4);
+    const f = new Feeder(new Encoder({ wire: 'v2', assets: ASSETS, refTime: REF }));
+    f.state.lastIds[0] = 100;
+    f.read([btc[0]]);
+    // A transport moves the bytes it was given to a worker: the slab behind them goes too.
+    const slab = f.out[0].buffer as ArrayBuffer;
+    const moved = structuredClone(slab, { transfer: [slab] });
+    expect(moved.byteLength).toBeGreaterThan(0);
+    expect(f.out[0].length).toBe(0);
+    f.read([btc[1]]);
+    expect(f.out[1].equals(reference(btc.slice(0, 2)).subarray(reference(btc.slice(0, 1)).length))).toBe(true);
+    // The caller's own frame pool is detached, then given again as it is.
+    const own = { pool: Uint8Array.from(Buffer.from(btc[2])), ends: Uint32Array.of(btc[2].length), count: 1 };
+    expect(f.enc.ingest(own, 0, f.state).consumed).toBe(1);
+    const ownBuffer = own.pool.buffer as ArrayBuffer;
+    structuredClone(ownBuffer, { transfer: [ownBuffer] });
+    expect(own.pool.length).toBe(0);
+    expect(errorOf(() => f.enc.ingest(own, 0, f.state))).toMatchObject({ code: 'E_INVALID_ARG' });
+    expect(f.state.lastIds[0]).toBe(103);
   });
 });
 

@@ -170,7 +170,7 @@ export class Encoder {
   private io = new Float64Array(IO_META + 3 * 256);
   private out = Buffer.allocUnsafeSlow(OUT_SLAB);
   private outAt = 0;
-  private bound?: { pool: Uint8Array; ends: Uint32Array; lastIds: Float64Array; blocked: Uint8Array; io: Float64Array; out: Buffer };
+  private bound?: { pool: Uint8Array; ends: Uint32Array; lastIds: Float64Array; blocked: Uint8Array; io: Float64Array; out: Buffer; lengths: number[] };
   private metaViews: Float64Array[] = [];
 
   constructor(opts: EncoderOptions) {
@@ -271,6 +271,11 @@ export class Encoder {
     return { framed, consumed, stop: INGEST_STOPS[io[IO_STOP]] ?? 'end', meta: this.metaView(consumed) };
   }
 
+  /**
+   * The arrays bound are these very ones, with the lengths they had: a typed array whose buffer was
+   * detached (transferred to a worker) reads as length 0, and one over a resizable buffer may
+   * change length; either must be bound again, never used through the address bound before.
+   */
   private isBound(frames: RawFrames, state: IngestState): boolean {
     const b = this.bound;
     return (
@@ -280,7 +285,13 @@ export class Encoder {
       b.lastIds === state.lastIds &&
       b.blocked === state.blocked &&
       b.io === this.io &&
-      b.out === this.out
+      b.out === this.out &&
+      b.lengths[0] === b.pool.byteLength &&
+      b.lengths[1] === b.ends.byteLength &&
+      b.lengths[2] === b.lastIds.byteLength &&
+      b.lengths[3] === b.blocked.byteLength &&
+      b.lengths[4] === b.io.byteLength &&
+      b.lengths[5] === b.out.byteLength
     );
   }
 
@@ -288,8 +299,10 @@ export class Encoder {
     this.bound = undefined;
     const { pool, ends } = frames;
     const { lastIds, blocked } = state;
-    nativeCall(() => this.native.bindIngest(pool, ends, lastIds, blocked, this.io, this.out));
-    this.bound = { pool, ends, lastIds, blocked, io: this.io, out: this.out };
+    const { io, out } = this;
+    nativeCall(() => this.native.bindIngest(pool, ends, lastIds, blocked, io, out));
+    const lengths = [pool.byteLength, ends.byteLength, lastIds.byteLength, blocked.byteLength, io.byteLength, out.byteLength];
+    this.bound = { pool, ends, lastIds, blocked, io, out, lengths };
   }
 
   private growIo(n: number): void {

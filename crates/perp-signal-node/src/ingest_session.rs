@@ -143,9 +143,10 @@ impl Session {
         // else reads or writes these arrays until we return; the references taken at bind keep
         // their memory alive (typed arrays' memory does not move once napi has read its address);
         // bind checked that the arrays do not overlap, so the exclusive slices do not alias each
-        // other or the shared ones. The arrays are the library's own (an Encoder's io and output
-        // slab, a FramePool's pool and ends, a source's last ids and blocked flags), never handed
-        // to user code to detach or transfer.
+        // other or the shared ones. The one caller (ts/codec/encoder.ts `Encoder.ingest`) checks
+        // before every call that each bound array is still the same object with the same byte
+        // length, and binds again otherwise: a buffer detached since (transferred to a worker)
+        // reads as length 0, so its old address is never used.
         let io = unsafe { self.a.io.as_mut() };
         if io[REQUEST] != 1.0 {
             return Ok(NOT_BOUND);
