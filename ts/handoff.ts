@@ -2,8 +2,8 @@
 import type { Trade } from './types';
 
 /**
- * One hand-off of trades to the transports, for stats and benchmarks. The arrays are reused
- * between events: copy what you keep. Built only when someone listens to 'handoff'.
+ * One hand-off of trades to the transports, for stats and benchmarks. The object and its arrays
+ * are reused between events: copy what you keep. Built only when someone listens to 'handoff'.
  */
 export interface Handoff {
   count: number;
@@ -18,13 +18,23 @@ export interface Handoff {
   sentMonoNs: number;
 }
 
-/** Reused per-trade columns of the 'handoff' event. */
+/** Views of the four columns cut to one length, made once per length. */
+interface ColumnViews {
+  asset: Float64Array;
+  tradeId: Float64Array;
+  tradeTime: Float64Array;
+  recvMonoNs: Float64Array;
+}
+
+/** Reused per-trade columns of the 'handoff' event (nothing allocated per event once warm). */
 export class HandoffColumns {
   private cap = 0;
   private asset = new Float64Array(0);
   private tradeId = new Float64Array(0);
   private tradeTime = new Float64Array(0);
   private recv = new Float64Array(0);
+  private views: ColumnViews[] = [];
+  private readonly event: Handoff = { count: 0, asset: this.asset, tradeId: this.tradeId, tradeTime: this.tradeTime, recvMonoNs: this.recv, sentMonoNs: 0 };
 
   /** Fills the columns from trades and returns the event (views of length `n`). */
   fromTrades(batch: readonly Trade[], index: ReadonlyMap<string, number>, sentMonoNs: number): Handoff {
@@ -59,16 +69,28 @@ export class HandoffColumns {
     this.tradeId = new Float64Array(this.cap);
     this.tradeTime = new Float64Array(this.cap);
     this.recv = new Float64Array(this.cap);
+    this.views = [];
   }
 
+  /** The event, refilled: the one object, with the columns' views of length `n`. */
   private view(n: number, sentMonoNs: number): Handoff {
-    return {
-      count: n,
-      asset: this.asset.subarray(0, n),
-      tradeId: this.tradeId.subarray(0, n),
-      tradeTime: this.tradeTime.subarray(0, n),
-      recvMonoNs: this.recv.subarray(0, n),
-      sentMonoNs,
-    };
+    let v = this.views[n];
+    if (v === undefined) {
+      v = {
+        asset: this.asset.subarray(0, n),
+        tradeId: this.tradeId.subarray(0, n),
+        tradeTime: this.tradeTime.subarray(0, n),
+        recvMonoNs: this.recv.subarray(0, n),
+      };
+      if (n <= 1024) this.views[n] = v;
+    }
+    const e = this.event;
+    e.count = n;
+    e.asset = v.asset;
+    e.tradeId = v.tradeId;
+    e.tradeTime = v.tradeTime;
+    e.recvMonoNs = v.recvMonoNs;
+    e.sentMonoNs = sentMonoNs;
+    return e;
   }
 }

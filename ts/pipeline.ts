@@ -4,7 +4,8 @@
  *
  * Trades that arrive in one event-loop turn (one TCP read of the exchange socket can carry many
  * WebSocket frames) are encoded in one native call and handed off in one write per transport; the
- * flush runs as a microtask, so batching adds no timer delay.
+ * flush runs as a microtask, so batching adds no timer delay, or, for a source that knows when a
+ * socket read ends (BinanceSource with the builtin client), right then (`IngestLink.drain`).
  */
 import { EventEmitter } from 'node:events';
 import type { GapEvent, Trade } from './types';
@@ -51,10 +52,8 @@ export interface QueuedFrames extends RawFrames {
 /** What a source gives the pipeline to parse and encode its raw frames in Rust (BinanceSource). */
 export interface IngestPort {
   readonly frames: QueuedFrames;
-  /** Per-asset last ids and blocked flags, in `symbols` order; the source's own state. */
+  /** Per-asset last ids and blocked flags, in `symbols` order; the source's own state, kept up to date by it. */
   readonly state: IngestState;
-  /** Brings the blocked flags up to date with the source's state. */
-  refresh(): void;
   /** Frames `from .. from + n` were encoded by the fast path; `meta` = n × (asset, tradeId, tradeTime). */
   delivered(from: number, n: number, meta: Float64Array): void;
   /** Frame `i` goes through the source's full rules (it may emit 'trade' and 'gap'). */
@@ -188,8 +187,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   }
 
   private send(framed: Buffer): void {
-    this.lastSendAt = Date.now();
     for (const t of this.opts.transports) t.publish(framed);
+    this.lastSendAt = Date.now();
   }
 
   /**
@@ -218,7 +217,6 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     try {
       let from = 0;
       while (from < n) {
-        port.refresh();
         let run: IngestRun | undefined;
         try {
           run = encoder.ingest?.(q, from, port.state);

@@ -19,8 +19,8 @@ interface NativeEncoder {
   encodePacked(nums: Uint8Array, text: Uint8Array, framed: boolean): Buffer;
   /** Raw trade frames (JSON, '\n'-separated) to u32-LE frames; `meta`: count, then 3 f64 per trade. */
   encodeJson(lines: Uint8Array, meta: Float64Array): Buffer;
-  /** The fast path: `meta` gets consumed, stop code, then 3 f64 per trade; `lastIds` advanced in place. */
-  ingest(pool: Uint8Array, ends: Uint32Array, from: number, lastIds: Float64Array, blocked: Uint8Array, meta: Float64Array): Buffer;
+  /** Makes this encoder and these arrays the session `ingestBound()` runs (see `Encoder.ingest`). */
+  bindIngest(pool: Uint8Array, ends: Uint32Array, lastIds: Float64Array, blocked: Uint8Array, io: Float64Array, out: Uint8Array): void;
   header(): Buffer;
   snapshot(): Buffer;
   heartbeat(nowMs: number): Buffer | null;
@@ -31,6 +31,8 @@ interface NativeEncoder {
 
 export interface EncoderBinding {
   NativeEncoder: new (wire: string, assets: AssetSpec[], refTime: number) => NativeEncoder;
+  /** Runs the bound ingest session on its io request: `INGEST_RAN`, or `INGEST_NOT_BOUND` (bind, call again). */
+  ingestBound(): number;
 }
 
 const native = binding<EncoderBinding>();
@@ -104,6 +106,29 @@ export interface IngestState {
   blocked: Uint8Array;
 }
 
+/**
+ * Slots of the io array of an ingest session (crates/perp-signal-node/src/ingest_session.rs):
+ * request flag, first frame, frame count, output offset (in); frames consumed, stop code, output
+ * bytes (out); then 3 f64 per consumed frame from IO_META.
+ */
+const IO_REQUEST = 0;
+const IO_FROM = 1;
+const IO_COUNT = 2;
+const IO_OUT_AT = 3;
+const IO_CONSUMED = 4;
+const IO_STOP = 5;
+const IO_OUT_LEN = 6;
+const IO_META = 8;
+const INGEST_RAN = 0;
+/** Room kept per frame beyond its JSON length (core `ingest::FRAME_SLACK`). */
+const FRAME_SLACK = 128;
+/**
+ * `ingest` writes its frames into this much memory, one run after the other, and takes a new
+ * slab when the next run might not fit: bytes once handed out are never written again, so a
+ * transport may keep them (a socket's write queue, a turn's coalesced writes) as long as it likes.
+ */
+const OUT_SLAB = 1 << 20;
+
 /** `ingest`'s stop codes, indexed by the native stop number (0 = end, then core `ingest::Irregular::code`). */
 const INGEST_STOPS = ['end', 'not-a-trade', 'unknown-symbol', 'blocked', 'first-trade', 'out-of-sequence', 'encode-failed'] as const;
 
@@ -112,7 +137,10 @@ export type IngestStop = (typeof INGEST_STOPS)[number];
 
 /** What `Encoder.ingest` gives: the frames of the regular run and what the caller needs per trade. */
 export interface IngestRun {
-  /** u32-LE framed messages, one per consumed frame, in order. */
+  /**
+   * u32-LE framed messages, one per consumed frame, in order: a view of the encoder's output slab
+   * that is never written again, so it may be kept (e.g. in a socket's write queue) for good.
+   */
   framed: Buffer;
   /** Frames consumed from `from` on; frame `from + consumed` (if any) is irregular. */
   consumed: number;
@@ -138,6 +166,12 @@ export class Encoder {
   private readonly index = new Map<string, number>();
   private nums = new Float64Array(SLOTS * 1024);
   private meta = new Float64Array(1 + 3 * 1024);
+  /** The ingest session's request and results (IO_* slots), its output slab and what was bound. */
+  private io = new Float64Array(IO_META + 3 * 256);
+  private out = Buffer.allocUnsafeSlow(OUT_SLAB);
+  private outAt = 0;
+  private bound?: { pool: Uint8Array; ends: Uint32Array; lastIds: Float64Array; blocked: Uint8Array; io: Float64Array; out: Buffer; lengths: number[] };
+  private metaViews: Float64Array[] = [];
 
   constructor(opts: EncoderOptions) {
     if (opts.wire !== 'v1' && opts.wire !== 'v2') {
@@ -194,17 +228,96 @@ export class Encoder {
    * The forwarder's fast path: parses raw frames `from..count` in Rust and encodes them while they
    * are *regular* (a trade of a known asset that is not blocked, with id = its last id + 1), in one
    * native call, advancing `state.lastIds`. Stops before the first irregular frame, which the caller
-   * handles with its full rules before calling again after it. Throws (`E_INVALID_ARG`) only for
-   * inconsistent arguments, then changes nothing.
+   * handles with its full rules before calling again after it (it may also stop early with stop
+   * 'end' when its output room ran out: call again from `from + consumed`). Throws
+   * (`E_INVALID_ARG`) only for inconsistent arguments, then changes nothing.
+   *
+   * At low rates a call holds one frame, so what it costs is mostly the call: the native side is
+   * one call without arguments on arrays bound once (`bindIngest`, again when one of them is
+   * replaced), and the frames go into a reused output slab.
    */
   ingest(frames: RawFrames, from: number, state: IngestState): IngestRun {
-    const need = 2 + 3 * Math.max(0, frames.count - from);
-    if (this.meta.length < need) this.meta = new Float64Array(Math.max(need, 2 * this.meta.length));
-    const meta = this.meta;
-    const ends = frames.count === frames.ends.length ? frames.ends : frames.ends.subarray(0, frames.count);
-    const framed = nativeCall(() => this.native.ingest(frames.pool, ends, from, state.lastIds, state.blocked, meta));
-    const consumed = meta[0];
-    return { framed, consumed, stop: INGEST_STOPS[meta[1]] ?? 'end', meta: meta.subarray(2, 2 + 3 * consumed) };
+    const n = frames.count - from;
+    if (this.io.length < IO_META + 3 * n) this.growIo(n);
+    const ends = frames.ends;
+    const bytes = n > 0 && frames.count <= ends.length ? ends[frames.count - 1] - (from > 0 ? ends[from - 1] : 0) : 0;
+    const need = bytes + FRAME_SLACK * Math.max(n, 0);
+    if (this.out.length - this.outAt < need) {
+      this.out = Buffer.allocUnsafeSlow(Math.max(OUT_SLAB, need));
+      this.outAt = 0;
+    }
+    const io = this.io;
+    io[IO_FROM] = from;
+    io[IO_COUNT] = frames.count;
+    io[IO_OUT_AT] = this.outAt;
+    io[IO_REQUEST] = 1;
+    try {
+      // Another session may have been bound since (another encoder): then nothing ran, and the
+      // request is still ours to run once this one is bound again.
+      if (!this.isBound(frames, state) || native.ingestBound() !== INGEST_RAN) {
+        this.bindIngest(frames, state);
+        if (native.ingestBound() !== INGEST_RAN) throw new PerpSignalError('E_INTERNAL', 'ingest session did not run after binding');
+      }
+    } catch (e) {
+      io[IO_REQUEST] = 0;
+      if (e instanceof PerpSignalError) throw e;
+      // ingestBound has no env to throw our codes with: its errors are all inconsistent requests.
+      throw new PerpSignalError('E_INVALID_ARG', `Encoder.ingest: ${(e as Error).message}`);
+    }
+    const consumed = io[IO_CONSUMED];
+    const len = io[IO_OUT_LEN];
+    const framed = this.out.subarray(this.outAt, this.outAt + len);
+    this.outAt += len;
+    return { framed, consumed, stop: INGEST_STOPS[io[IO_STOP]] ?? 'end', meta: this.metaView(consumed) };
+  }
+
+  /**
+   * The arrays bound are these very ones, with the lengths they had: a typed array whose buffer was
+   * detached (transferred to a worker) reads as length 0, and one over a resizable buffer may
+   * change length; either must be bound again, never used through the address bound before.
+   */
+  private isBound(frames: RawFrames, state: IngestState): boolean {
+    const b = this.bound;
+    return (
+      b !== undefined &&
+      b.pool === frames.pool &&
+      b.ends === frames.ends &&
+      b.lastIds === state.lastIds &&
+      b.blocked === state.blocked &&
+      b.io === this.io &&
+      b.out === this.out &&
+      b.lengths[0] === b.pool.byteLength &&
+      b.lengths[1] === b.ends.byteLength &&
+      b.lengths[2] === b.lastIds.byteLength &&
+      b.lengths[3] === b.blocked.byteLength &&
+      b.lengths[4] === b.io.byteLength &&
+      b.lengths[5] === b.out.byteLength
+    );
+  }
+
+  private bindIngest(frames: RawFrames, state: IngestState): void {
+    this.bound = undefined;
+    const { pool, ends } = frames;
+    const { lastIds, blocked } = state;
+    const { io, out } = this;
+    nativeCall(() => this.native.bindIngest(pool, ends, lastIds, blocked, io, out));
+    const lengths = [pool.byteLength, ends.byteLength, lastIds.byteLength, blocked.byteLength, io.byteLength, out.byteLength];
+    this.bound = { pool, ends, lastIds, blocked, io, out, lengths };
+  }
+
+  private growIo(n: number): void {
+    this.io = new Float64Array(IO_META + 3 * Math.max(n, 2 * ((this.io.length - IO_META) / 3)));
+    this.metaViews = [];
+  }
+
+  /** `io`'s meta slots of `n` trades: one view per size, made once. */
+  private metaView(n: number): Float64Array {
+    let v = this.metaViews[n];
+    if (v === undefined) {
+      v = this.io.subarray(IO_META, IO_META + 3 * n);
+      if (n < 1024) this.metaViews[n] = v;
+    }
+    return v;
   }
 
   /** Packs trades for one native call: numbers in a reused Float64Array, strings in one buffer. */

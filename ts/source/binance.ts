@@ -116,19 +116,22 @@ interface Pending {
 }
 
 class SymState {
-  /** Gaps found next are due to a connection window, not an id jump inside a connection. */
-  window = false;
-  backfilling = false;
-  queue: Pending[] = [];
-  /** Trades from a rotation's new connection that are ahead of the old one. */
-  held: Pending[] = [];
+  private inWindow = false;
+  private inBackfill = false;
+  private heldTrades: Pending[] = [];
   overlapped = false;
+  queue: Pending[] = [];
   stats: SymbolStats = { trades: 0, gaps: 0, missed: 0, duplicates: 0, backfilled: 0 };
 
-  /** `ids` is shared with the fast path (`Encoder.ingest` advances it): one truth for both paths. */
+  /**
+   * `ids` and `flags` are shared with the fast path (`Encoder.ingest` advances `ids` and reads
+   * `flags`): one truth for both paths. `flags[index]` follows `blocked` as each of its inputs
+   * changes, so the fast path never has to ask.
+   */
   constructor(
     readonly index: number,
     private readonly ids: Float64Array,
+    private readonly flags: Uint8Array,
   ) {}
 
   get lastId(): number | undefined {
@@ -140,9 +143,57 @@ class SymState {
     this.ids[this.index] = v ?? NaN;
   }
 
+  /** Gaps found next are due to a connection window, not an id jump inside a connection. */
+  get window(): boolean {
+    return this.inWindow;
+  }
+
+  set window(v: boolean) {
+    this.inWindow = v;
+    this.sync();
+  }
+
+  get backfilling(): boolean {
+    return this.inBackfill;
+  }
+
+  set backfilling(v: boolean) {
+    this.inBackfill = v;
+    this.sync();
+  }
+
+  /** Trades from a rotation's new connection that are ahead of the old one. */
+  get held(): readonly Pending[] {
+    return this.heldTrades;
+  }
+
+  hold(p: Pending): void {
+    this.heldTrades.push(p);
+    this.sync();
+  }
+
+  /** The first held trade, removed. */
+  unhold(): Pending | undefined {
+    const p = this.heldTrades.shift();
+    this.sync();
+    return p;
+  }
+
+  /** Every held trade, removed. */
+  takeHeld(): Pending[] {
+    const held = this.heldTrades;
+    this.heldTrades = [];
+    this.sync();
+    return held;
+  }
+
   /** Its frames must take the slow path: a reconnect window, a backfill or held trades pending. */
   get blocked(): boolean {
-    return this.window || this.backfilling || this.held.length > 0;
+    return this.inWindow || this.inBackfill || this.heldTrades.length > 0;
+  }
+
+  private sync(): void {
+    this.flags[this.index] = this.blocked ? 1 : 0;
   }
 }
 
@@ -175,7 +226,7 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
   private readonly rest: RestClient;
   private readonly symbols: string[];
   private readonly state = new Map<string, SymState>();
-  /** In `symbols` order; the memory behind every SymState.lastId. */
+  /** In `symbols` order; the memory behind every SymState.lastId and SymState.blocked. */
   private readonly lastIds: Float64Array;
   private readonly blocked: Uint8Array;
   private readonly bySymbolIndex: SymState[] = [];
@@ -219,7 +270,7 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
     this.lastIds = new Float64Array(this.symbols.length).fill(NaN);
     this.blocked = new Uint8Array(this.symbols.length);
     this.symbols.forEach((s, i) => {
-      const st = new SymState(i, this.lastIds);
+      const st = new SymState(i, this.lastIds, this.blocked);
       this.state.set(s, st);
       this.bySymbolIndex.push(st);
     });
@@ -347,6 +398,8 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
 
   private wire(slot: Slot, conn: StreamConnection): void {
     conn.onText = (buf, start, end, mono) => this.onFrame(slot, conn, buf, start, end, mono);
+    // The read's frames are queued: hand them off now, with no hop to a microtask.
+    conn.onReadEnd = () => this.drain();
     conn.on('binary', (size) => {
       this.counters.malformed += 1;
       this.badLog.warn('binary', 'unexpected binary frame', { size, connection: slot.index });
@@ -398,7 +451,7 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
     for (const s of slot.symbols) {
       const st = this.sym(s);
       st.overlapped = false;
-      st.held = [];
+      st.takeHeld();
     }
     slot.candidate = cand;
     this.wire(slot, cand);
@@ -435,8 +488,7 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
     this.counters.rotations += 1;
     for (const s of slot.symbols) {
       const st = this.sym(s);
-      const held = st.held;
-      st.held = [];
+      const held = st.takeHeld();
       if (held.length > 0) st.window = true;
       for (const p of held) this.accept(st, p);
     }
@@ -464,7 +516,8 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
     if (ing) {
       if (conn === slot.conn && !slot.candidate && this.listenerCount('trade') === ing.tradeListeners) {
         ing.pool.push(buf, start, end, mono, slot.index);
-        ing.link.wake();
+        // A connection that says when a read ends is drained then (wire); otherwise at the end of the turn.
+        if (!conn.readEnds) ing.link.wake();
         return;
       }
       this.drain();
@@ -532,10 +585,6 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
     return {
       frames: pool,
       state: { lastIds: this.lastIds, blocked: this.blocked },
-      refresh: () => {
-        const b = this.blocked;
-        for (let i = 0; i < b.length; i++) b[i] = this.bySymbolIndex[i].blocked ? 1 : 0;
-      },
       delivered: (from, n, meta) => this.deliveredFast(pool, from, n, meta),
       slow: (i) => {
         const mono = BigInt(pool.recvMonoNs[i]);
@@ -571,7 +620,7 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
       st.overlapped = true;
       this.accept(st, p);
     } else {
-      st.held.push(p);
+      st.hold(p);
     }
     const ready = slot.symbols.every((s) => {
       const x = this.sym(s);
@@ -582,7 +631,7 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
 
   private releaseHeld(st: SymState): void {
     while (st.held.length > 0 && st.lastId !== undefined && st.held[0].trade.tradeId <= st.lastId + 1) {
-      const p = st.held.shift() as Pending;
+      const p = st.unhold() as Pending;
       st.overlapped = true;
       this.accept(st, p);
     }

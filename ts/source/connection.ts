@@ -63,12 +63,20 @@ export class StreamConnection extends EventEmitter<ConnectionEvents> {
   messages = 0;
   /** Set by the owner before open(): every text message goes here (a call, not an event: hot path). */
   onText: TextHandler = () => undefined;
+  /**
+   * Set by the owner before open(): called once the messages of a socket read have all gone to
+   * `onText`, when `readEnds` is true (the builtin client; `ws` hands messages over one by one).
+   */
+  onReadEnd: () => void = () => undefined;
+  /** Whether `onReadEnd` follows each socket read's messages. */
+  readonly readEnds: boolean;
 
   constructor(
     readonly url: string,
     private readonly opts: ConnectionOptions,
   ) {
     super();
+    this.readEnds = (opts.client ?? 'builtin') === 'builtin';
   }
 
   /** Resolves once the handshake completes; rejects if it fails or times out. */
@@ -123,6 +131,7 @@ export class StreamConnection extends EventEmitter<ConnectionEvents> {
       recv = Number(process.hrtime.bigint());
       this.lastMessageAt = Date.now();
       reader.push(chunk);
+      this.onReadEnd();
     };
     socket.on('data', onData);
     socket.on('error', (e: Error) => fail(`socket error: ${e.message}`));

@@ -203,9 +203,13 @@ export class TcpFanout extends EventEmitter implements Transport {
    */
   publish(framed: Buffer): void {
     if (this.closing) return;
-    this.lastSendAt = Date.now();
     // Nobody to send to: a client that joins later gets a header that already holds these frames.
-    if (this.clients.size === 0 || framed.length === 0) return;
+    if (this.clients.size > 0 && framed.length > 0) this.send(framed);
+    // Bookkeeping after the write, which is what the frame waits for.
+    this.lastSendAt = Date.now();
+  }
+
+  private send(framed: Buffer): void {
     if (this.maxCoalesceMs === 0) {
       this.writeAll(framed);
       return;
@@ -213,8 +217,11 @@ export class TcpFanout extends EventEmitter implements Transport {
     if (!this.flushScheduled) {
       // Marks the turn as begun: what else it publishes waits for its end.
       this.flushScheduled = true;
-      setImmediate(this.flushBound);
-      this.writeAll(framed);
+      try {
+        this.writeAll(framed);
+      } finally {
+        setImmediate(this.flushBound);
+      }
       return;
     }
     this.turn.push(framed);

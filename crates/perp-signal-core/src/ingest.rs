@@ -5,6 +5,7 @@
 //! handle that one frame with its full rules and then resume here. The per-asset last ids are the
 //! caller's own state (shared memory with the TypeScript source), so the two paths cannot disagree.
 use crate::error::CodecError;
+use crate::symbol_index::SymbolIndex;
 use crate::trade_json::{self, JsonTrade};
 use crate::wire::{v1, v2, TradeRef};
 
@@ -50,9 +51,9 @@ impl<'a> Frames<'a> {
 }
 
 /// Per-asset state, in the encoder's asset order.
-pub struct Assets<'a, S> {
+pub struct Assets<'a> {
     /// Wire order symbols, to map a frame's `s` to its index.
-    pub symbols: &'a [S],
+    pub symbols: &'a SymbolIndex,
     /// Last delivered trade id of each asset; NaN when unknown. Advanced for every trade encoded.
     pub last_ids: &'a mut [f64],
     /// Non-zero: the asset's trades take the slow path (backfilling, held trades, reconnect window).
@@ -68,6 +69,8 @@ pub enum Stop {
     Irregular(Irregular),
     /// The meta output has no room for another trade.
     MetaFull,
+    /// The output has no room for another frame (see `run_within`).
+    OutFull,
 }
 
 /// What made a frame irregular; the slow path decides what it really is.
@@ -112,15 +115,35 @@ pub struct Run {
 /// f64 slots per trade in `meta`: asset index, trade id, trade time (ms).
 pub const META_SLOTS: usize = 3;
 
+/// Bytes a trade frame's encoding (length prefix included) can exceed its JSON text by: the
+/// encoding's fixed part (prefix, header, asset, three deltas, scales, id: at most ~55 bytes) plus
+/// the type, which the JSON also holds. `run_within` keeps this much room per frame.
+pub const FRAME_SLACK: usize = 128;
+
 /// Encodes frames `from..` while they are regular. Appends one framed message per consumed frame to
 /// `out` and `(asset, tradeId, tradeTime)` to `meta`, and advances the assets' last ids. Errors
 /// only for inconsistent arguments (then nothing is written, no state changes).
-pub fn run<E: FrameEncoder, S: AsRef<[u8]>>(
+pub fn run<E: FrameEncoder>(
     enc: &mut E,
     frames: &Frames,
     from: usize,
-    assets: &mut Assets<S>,
+    assets: &mut Assets,
     out: &mut Vec<u8>,
+    meta: &mut [f64],
+) -> Result<Run, CodecError> {
+    run_within(enc, frames, from, assets, out, usize::MAX, meta)
+}
+
+/// `run`, with `out` kept at most `room` bytes long: before a frame is encoded, the run stops
+/// (`Stop::OutFull`) unless `out` has room for the frame's length plus `FRAME_SLACK`, so a caller
+/// copying `out` into a fixed buffer never has to undo an encode.
+pub fn run_within<E: FrameEncoder>(
+    enc: &mut E,
+    frames: &Frames,
+    from: usize,
+    assets: &mut Assets,
+    out: &mut Vec<u8>,
+    room: usize,
     meta: &mut [f64],
 ) -> Result<Run, CodecError> {
     check_args(frames, from, assets)?;
@@ -133,7 +156,11 @@ pub fn run<E: FrameEncoder, S: AsRef<[u8]>>(
         let Some(slot) = meta.get_mut(META_SLOTS * consumed..META_SLOTS * (consumed + 1)) else {
             break Stop::MetaFull;
         };
-        let (t, asset) = match regular(frames.get(i)?, assets) {
+        let frame = frames.get(i)?;
+        if out.len().saturating_add(frame.len()).saturating_add(FRAME_SLACK) > room {
+            break Stop::OutFull;
+        }
+        let (t, asset) = match regular(frame, assets) {
             Ok(r) => r,
             Err(why) => break Stop::Irregular(why),
         };
@@ -150,7 +177,7 @@ pub fn run<E: FrameEncoder, S: AsRef<[u8]>>(
     Ok(Run { consumed, stop })
 }
 
-fn check_args<S>(frames: &Frames, from: usize, assets: &Assets<S>) -> Result<(), CodecError> {
+fn check_args(frames: &Frames, from: usize, assets: &Assets) -> Result<(), CodecError> {
     let n = assets.symbols.len();
     if assets.last_ids.len() != n || assets.blocked.len() != n {
         return Err(CodecError::InvalidArg(format!(
@@ -181,16 +208,9 @@ fn check_args<S>(frames: &Frames, from: usize, assets: &Assets<S>) -> Result<(),
 }
 
 /// The trade and its asset index if the frame is regular, else why not.
-fn regular<'f, S: AsRef<[u8]>>(
-    frame: &'f [u8],
-    assets: &Assets<S>,
-) -> Result<(JsonTrade<'f>, usize), Irregular> {
+fn regular<'f>(frame: &'f [u8], assets: &Assets) -> Result<(JsonTrade<'f>, usize), Irregular> {
     let t = trade_json::parse_plain_trade(frame).map_err(|_| Irregular::NotATrade)?;
-    let asset = assets
-        .symbols
-        .iter()
-        .position(|s| s.as_ref() == t.symbol)
-        .ok_or(Irregular::UnknownSymbol)?;
+    let asset = assets.symbols.find(t.symbol).ok_or(Irregular::UnknownSymbol)?;
     if assets.blocked.get(asset).is_none_or(|&b| b != 0) {
         return Err(Irregular::Blocked);
     }
@@ -255,7 +275,7 @@ mod tests {
         let mut out = Vec::new();
         let mut meta = vec![0.0; 3 * b.ends.len()];
         let mut a = Assets {
-            symbols: &SYMS,
+            symbols: &SymbolIndex::new(&SYMS),
             last_ids: last,
             blocked,
         };
@@ -459,7 +479,7 @@ mod tests {
         let mut last = [101.0, 6.0];
         let mut call = |pool: &[u8], ends: &[u32], from: usize, last: &mut [f64], blocked: &[u8]| {
             let mut a = Assets {
-                symbols: &SYMS,
+                symbols: &SymbolIndex::new(&SYMS),
                 last_ids: last,
                 blocked,
             };
@@ -495,6 +515,60 @@ mod tests {
     }
 
     #[test]
+    fn stops_before_a_frame_that_may_not_fit_and_resumes_there() {
+        let b = batch(&[frame("BTCUSDT", 102, "1.0"), frame("BTCUSDT", 103, "1.0")]);
+        let mut e = enc();
+        let mut out = Vec::new();
+        let mut meta = [0.0; 6];
+        let mut last = [101.0, 6.0];
+        let mut a = Assets {
+            symbols: &SymbolIndex::new(&SYMS),
+            last_ids: &mut last,
+            blocked: &[0, 0],
+        };
+        let frames = Frames {
+            pool: &b.pool,
+            ends: &b.ends,
+        };
+        // Room for the first frame's bound only.
+        let room = b.ends[0] as usize + FRAME_SLACK;
+        let r = run_within(&mut e, &frames, 0, &mut a, &mut out, room, &mut meta).unwrap();
+        assert_eq!(
+            r,
+            Run {
+                consumed: 1,
+                stop: Stop::OutFull
+            }
+        );
+        assert_eq!(a.last_ids, &[102.0, 6.0]);
+        let first = out.len();
+        out.clear();
+        let r = run_within(&mut e, &frames, 1, &mut a, &mut out, room, &mut meta).unwrap();
+        assert_eq!(r.stop, Stop::End);
+        assert_eq!(r.consumed, 1);
+        assert!(first > 0 && !out.is_empty());
+    }
+
+    #[test]
+    fn an_encoded_frame_stays_within_its_json_length_plus_the_slack() {
+        // Large ids, times and decimals and the longest literal type (32 characters).
+        let big = r#"{"e":"trade","E":1,"T":4102444800000,"s":"BTCUSDT","t":9007199254740991,"p":"9999999.99999999","q":"9999999.99999999","X":"ABCDEFGHIJKLMNOPQRSTUVWXYZ_01234","m":true}"#;
+        let small = r#"{"e":"trade","E":1,"T":0,"s":"BTCUSDT","t":9007199254740990,"p":"0.00000001","q":"0.00000001","X":"Y","m":false}"#;
+        for (f, last) in [(big, 9007199254740990.0), (small, 9007199254740989.0)] {
+            let b = batch(&[f.to_string()]);
+            let mut last = [last, 6.0];
+            let (r, out, _) = go(&mut enc(), &b, 0, &mut last, &[0, 0]);
+            assert_eq!(r.consumed, 1, "{f} {r:?}");
+            assert!(
+                out.len() <= f.len() + FRAME_SLACK,
+                "{} > {} + slack",
+                out.len(),
+                f.len()
+            );
+        }
+    }
+
+    #[test]
     fn stops_when_meta_is_full() {
         let b = batch(&[frame("BTCUSDT", 102, "1.0"), frame("BTCUSDT", 103, "1.0")]);
         let mut e = enc();
@@ -502,7 +576,7 @@ mod tests {
         let mut meta = [0.0; 3];
         let mut last = [101.0, 6.0];
         let mut a = Assets {
-            symbols: &SYMS,
+            symbols: &SymbolIndex::new(&SYMS),
             last_ids: &mut last,
             blocked: &[0, 0],
         };

@@ -1,15 +1,20 @@
 //! Binding of the wire codec: conversion only. Batches cross the boundary as packed bytes (one
 //! native call per batch, no per-field object access); see ts/codec/packed.ts for the layout.
-use napi::bindgen_prelude::{Buffer, BufferSlice};
+use std::cell::{RefCell, RefMut};
+use std::rc::Rc;
+
+use napi::bindgen_prelude::{Buffer, BufferSlice, Float64Array, Uint32Array, Uint8Array};
 use napi::{Env, Result};
 use napi_derive::napi;
 use perp_signal_core::columns::Columns;
 use perp_signal_core::decimal::{write_fixed, write_fixed_signed, write_trimmed};
-use perp_signal_core::ingest::{self, Assets, Frames, Stop};
+use perp_signal_core::ingest;
+use perp_signal_core::symbol_index::SymbolIndex;
 use perp_signal_core::wire::{self, frame, v1, v2, AssetSpec, TradeRef};
 use perp_signal_core::{trade_json, CodecError};
 
 use crate::error;
+use crate::ingest_session::{Arrays, Session};
 
 #[napi(object)]
 pub struct AssetSpecJs {
@@ -20,16 +25,18 @@ pub struct AssetSpecJs {
     pub qty_scale: Option<u32>,
 }
 
-enum Enc {
+pub enum Enc {
     V1(v1::Encoder),
     V2(v2::Encoder),
 }
 
 #[napi]
 pub struct NativeEncoder {
-    inner: Enc,
+    /// Shared with the ingest session bound to it (ingest_session.rs); no JS runs while either
+    /// borrows it, so a borrow never finds it taken.
+    inner: Rc<RefCell<Enc>>,
     /// Asset symbols in wire order, to map a raw frame's `s` to its index.
-    symbols: Vec<Vec<u8>>,
+    symbols: Rc<SymbolIndex>,
 }
 
 /// JS numbers that must be integers (times, ids): refuse fractions, NaN and values past 2^53.
@@ -170,12 +177,20 @@ impl ingest::FrameEncoder for Enc {
     }
 }
 
-/// `meta[1]` of `ingest`: why the run stopped (0 = every frame consumed).
-fn stop_code(s: Stop) -> f64 {
-    match s {
-        Stop::End => 0.0,
-        Stop::Irregular(why) => f64::from(why.code()),
-        Stop::MetaFull => 255.0,
+impl Enc {
+    fn snapshot_copy(&self) -> Enc {
+        match self {
+            Enc::V1(e) => Enc::V1(e.clone()),
+            Enc::V2(e) => Enc::V2(e.clone()),
+        }
+    }
+}
+
+impl NativeEncoder {
+    fn enc(&self, env: &Env) -> Result<RefMut<'_, Enc>> {
+        self.inner
+            .try_borrow_mut()
+            .map_err(|_| error::invalid_arg(env, "the encoder is in use"))
     }
 }
 
@@ -200,9 +215,14 @@ impl NativeEncoder {
                 "wire must be 'v1' or 'v2', got {w:?}"
             ))),
         });
-        let symbols = specs.iter().map(|a| a.symbol.as_bytes().to_vec()).collect();
-        r.map(|inner| NativeEncoder { inner, symbols })
-            .map_err(|e| error::codec(&env, e))
+        let symbols = Rc::new(SymbolIndex::new(
+            &specs.iter().map(|a| a.symbol.as_bytes()).collect::<Vec<_>>(),
+        ));
+        r.map(|inner| NativeEncoder {
+            inner: Rc::new(RefCell::new(inner)),
+            symbols,
+        })
+        .map_err(|e| error::codec(&env, e))
     }
 
     /// Encodes a packed batch into length-prefixed frames (`framed`), or one packed trade into
@@ -219,11 +239,9 @@ impl NativeEncoder {
     ) -> Result<BufferSlice<'env>> {
         let n = nums.len() / (SLOTS * 8);
         let mut out = Vec::with_capacity(n * 16);
+        let mut inner = self.enc(env)?;
         // A single trade's encode is atomic in the core already; a batch restores this copy.
-        let saved = framed.then(|| match &self.inner {
-            Enc::V1(e) => Enc::V1(e.clone()),
-            Enc::V2(e) => Enc::V2(e.clone()),
-        });
+        let saved = framed.then(|| inner.snapshot_copy());
         let trades = Packed {
             nums,
             text,
@@ -231,15 +249,15 @@ impl NativeEncoder {
             pos: 0,
         };
         let r = if framed {
-            encode_all(&mut self.inner, trades, &mut out)
+            encode_all(&mut inner, trades, &mut out)
         } else {
-            encode_single(&mut self.inner, trades, &mut out)
+            encode_single(&mut inner, trades, &mut out)
         };
         match r {
             Ok(()) => BufferSlice::copy_from(env, out),
             Err((i, e)) => {
                 if let Some(saved) = saved {
-                    self.inner = saved;
+                    *inner = saved;
                 }
                 Err(error::throw(
                     env,
@@ -261,24 +279,21 @@ impl NativeEncoder {
         lines: &[u8],
         meta: OutNums,
     ) -> Result<BufferSlice<'env>> {
-        let saved = match &self.inner {
-            Enc::V1(e) => Enc::V1(e.clone()),
-            Enc::V2(e) => Enc::V2(e.clone()),
-        };
+        let mut inner = self.enc(env)?;
+        let saved = inner.snapshot_copy();
         let mut out = Vec::with_capacity(lines.len() / 16);
         let mut n = 0usize;
         let r: std::result::Result<(), CodecError> = trade_json::lines(lines).try_for_each(|f| {
             let t = trade_json::parse_trade(f)?;
             let asset = self
                 .symbols
-                .iter()
-                .position(|s| s.as_slice() == t.symbol)
+                .find(t.symbol)
                 .ok_or_else(|| CodecError::UnknownSymbol(String::from_utf8_lossy(t.symbol).into()))?;
             let slot = meta
                 .get_mut(1 + 3 * n..4 + 3 * n)
                 .ok_or_else(|| CodecError::InvalidArg("meta array is too short for the batch".into()))?;
             slot.copy_from_slice(&[asset as f64, t.trade_id as f64, t.trade_time as f64]);
-            self.inner.encode_framed(&t.to_ref(asset), &mut out)?;
+            inner.encode_framed(&t.to_ref(asset), &mut out)?;
             n += 1;
             Ok(())
         });
@@ -290,7 +305,7 @@ impl NativeEncoder {
                 BufferSlice::copy_from(env, out)
             }
             Err(e) => {
-                self.inner = saved;
+                *inner = saved;
                 Err(error::throw(
                     env,
                     e.code(),
@@ -300,68 +315,45 @@ impl NativeEncoder {
         }
     }
 
-    /// The forwarder's fast path (core `ingest::run`): raw frames `from..` of `pool` (frame i ends
-    /// at `ends[i]`) parsed, checked against `last_ids` (advanced in place) and `blocked`, and
-    /// encoded until the first irregular one. `meta` receives the frames consumed, the stop reason,
-    /// then (asset, tradeId, tradeTime) per trade. Errors only for inconsistent arguments.
+    /// Makes this encoder and these arrays the session `ingestBound()` runs (the forwarder's
+    /// fast path, core `ingest::run_within`; see ingest_session.rs): raw frames in `pool`
+    /// (frame i ends at `ends[i]`), checked against `last_ids` (advanced in place) and `blocked`,
+    /// encoded into `out`; `io` carries each call's request and results. Kept until another bind.
     #[napi]
     #[allow(clippy::too_many_arguments)]
-    pub fn ingest<'env>(
-        &mut self,
-        env: &'env Env,
-        pool: &[u8],
-        ends: &[u32],
-        from: u32,
-        last_ids: OutNums,
-        blocked: &[u8],
-        meta: OutNums,
-    ) -> Result<BufferSlice<'env>> {
-        let (head, per_trade) = match meta.split_at_mut_checked(2) {
-            Some(parts) => parts,
-            None => {
-                return Err(error::invalid_arg(
-                    env,
-                    "ingest meta array needs at least 2 slots",
-                ))
-            }
-        };
-        // Frames are ~160 bytes and encode to ~10: a quarter of the bytes in use is room enough.
-        let used = ends.last().map_or(0, |&e| e as usize).min(pool.len());
-        let mut out = Vec::with_capacity(used / 4);
-        let mut assets = Assets {
-            symbols: &self.symbols,
+    pub fn bind_ingest(
+        &self,
+        env: Env,
+        pool: Uint8Array,
+        ends: Uint32Array,
+        last_ids: Float64Array,
+        blocked: Uint8Array,
+        io: Float64Array,
+        out: Uint8Array,
+    ) -> Result<()> {
+        let arrays = Arrays {
+            pool,
+            ends,
             last_ids,
             blocked,
+            io,
+            out,
         };
-        let frames = Frames { pool, ends };
-        match ingest::run(
-            &mut self.inner,
-            &frames,
-            from as usize,
-            &mut assets,
-            &mut out,
-            per_trade,
-        ) {
-            Ok(r) => {
-                head[0] = r.consumed as f64;
-                head[1] = stop_code(r.stop);
-                BufferSlice::copy_from(env, out)
-            }
-            Err(e) => Err(error::codec(env, e)),
-        }
+        Session::bind(Rc::clone(&self.inner), Rc::clone(&self.symbols), arrays)
+            .map_err(|e| error::invalid_arg(&env, &e.reason))
     }
 
     #[napi]
-    pub fn header(&self) -> Buffer {
-        match &self.inner {
+    pub fn header(&self, env: Env) -> Result<Buffer> {
+        Ok(match &*self.enc(&env)? {
             Enc::V1(e) => e.header().into(),
             Enc::V2(e) => e.header().into(),
-        }
+        })
     }
 
     #[napi]
     pub fn snapshot(&mut self, env: Env) -> Result<Buffer> {
-        match &mut self.inner {
+        match &mut *self.enc(&env)? {
             Enc::V1(_) => Err(error::throw(
                 &env,
                 "E_NOT_IN_V1",
@@ -373,7 +365,7 @@ impl NativeEncoder {
 
     #[napi]
     pub fn heartbeat(&mut self, env: Env, now_ms: f64) -> Result<Option<Buffer>> {
-        match &mut self.inner {
+        match &mut *self.enc(&env)? {
             Enc::V1(_) => Ok(None),
             Enc::V2(e) => {
                 let now = uint(now_ms, "nowMs").map_err(|e| error::codec(&env, e))?;
@@ -391,7 +383,7 @@ impl NativeEncoder {
         next_id: f64,
         reason: u32,
     ) -> Result<Option<Buffer>> {
-        match &mut self.inner {
+        match &mut *self.enc(&env)? {
             Enc::V1(_) => Ok(None),
             Enc::V2(e) => uint(last_id, "lastId")
                 .and_then(|l| Ok((l, uint(next_id, "nextId")?)))
@@ -403,16 +395,16 @@ impl NativeEncoder {
 
     /// v1 only: each asset's last trade time (ms), what a decoder needs besides header().
     #[napi]
-    pub fn state_v1(&self) -> Option<Vec<f64>> {
-        match &self.inner {
+    pub fn state_v1(&self, env: Env) -> Result<Option<Vec<f64>>> {
+        Ok(match &*self.enc(&env)? {
             Enc::V1(e) => Some(e.state().iter().map(|s| s.time as f64).collect()),
             Enc::V2(_) => None,
-        }
+        })
     }
 
     #[napi]
-    pub fn join(&self) -> NativeJoiner {
-        match &self.inner {
+    pub fn join(&self, env: Env) -> Result<NativeJoiner> {
+        Ok(match &*self.enc(&env)? {
             Enc::V1(e) => {
                 let (header, j) = e.join();
                 NativeJoiner {
@@ -424,7 +416,7 @@ impl NativeEncoder {
                 header: e.header(),
                 inner: None,
             },
-        }
+        })
     }
 }
 

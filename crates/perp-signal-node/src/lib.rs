@@ -3,6 +3,7 @@
 
 pub mod codec;
 pub mod error;
+pub mod ingest_session;
 pub mod nats;
 pub mod net;
 pub mod ring;
