@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod keepalive;
 pub mod ring;
 pub mod route;
+pub mod tcp_consumer;
 pub mod trade_json;
 pub mod varint;
 pub mod wire;
