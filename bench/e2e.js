@@ -39,9 +39,19 @@ const PARSE_MODES = (process.env.BENCH_PARSE || 'rust,js').split(',');
 const TIMINGS = (process.env.BENCH_TIMING || 'exact,timer').split(',');
 /** Sections to run (BENCH_PART=1a,2 for some; default all: 3,1b,1a,2). */
 const PARTS = new Set((process.env.BENCH_PART || '3,1b,1a,2').split(','));
-/** TCP consumers compared in [2]: a Node process reading on 'data' (sleeps in epoll) and/or the Rust example busy-polling. */
-const TCP_CLIENTS = (process.env.BENCH_TCP_CLIENT || 'both') === 'both' ? ['busy-poll', 'node'] : [process.env.BENCH_TCP_CLIENT];
-for (const c of TCP_CLIENTS) if (c !== 'node' && c !== 'busy-poll') throw new Error(`BENCH_TCP_CLIENT=${c}: give node, busy-poll or both`);
+/**
+ * TCP consumers compared in [2] (BENCH_TCP_CLIENT: node, busy-poll, busy-poll-yield, a comma list,
+ * both = busy-poll,node, or all = the three): a Node process reading on 'data' (sleeps in epoll),
+ * the Rust example busy-polling its socket, or busy-polling with sched_yield between empty reads.
+ */
+const TCP_CLIENTS = (process.env.BENCH_TCP_CLIENT || 'both').replace('both', 'busy-poll,node').replace('all', 'busy-poll,busy-poll-yield,node').split(',');
+const CONSUMER_NAME = {
+  node: "a Node process reading on 'data' (sleeps in epoll)",
+  'busy-poll': 'the Rust example busy-polling (tcp_consumer --busy-poll)',
+  'busy-poll-yield': 'the Rust example busy-polling, sched_yield between empty reads (--busy-poll-yield)',
+};
+for (const c of TCP_CLIENTS) if (!CONSUMER_NAME[c]) throw new Error(`BENCH_TCP_CLIENT=${c}: give ${Object.keys(CONSUMER_NAME).join(', ')}, a comma list of them, or both`);
+const RUST_KINDS = TCP_CLIENTS.filter((c) => c !== 'node');
 const RUST_CLIENT = path.join(root, 'target', 'release', 'examples', 'tcp_consumer');
 const svgOut = process.env.BENCH_SVG || path.join(root, 'docs', 'latency-e2e.svg');
 
@@ -108,10 +118,15 @@ const children = new Set();
 /**
  * BENCH_PIN=1: the forwarder (this process) runs alone on CPU 1, the exchange and the client on
  * CPU 0, as a latency-sensitive deployment would pin it; otherwise the scheduler decides.
- * BENCH_CLIENT_CPU moves the TCP consumers of [2] (and the write floor's readers) to another CPU.
  */
 const PIN = process.env.BENCH_PIN === '1';
-const CLIENT_CPU = process.env.BENCH_CLIENT_CPU ?? '0';
+/**
+ * Pinned, the Node consumer runs on CPU 0 with the exchange (as before), a busy-polling Rust
+ * consumer on CPU 1 with the forwarder: on CPU 0 it would share a core with the exchange, which
+ * busy-waits itself with --replay-timing exact, and each would wait out the other's scheduler
+ * slices (consumer p50 2-3.5 ms when tried). BENCH_CLIENT_CPU puts every consumer on one CPU.
+ */
+const clientCpu = (kind) => process.env.BENCH_CLIENT_CPU ?? (kind === 'node' ? '0' : '1');
 function spawnPinned(cpu, cmd, args, opts = {}) {
   const c = PIN ? spawn('taskset', ['-c', cpu, cmd, ...args], { stdio: ['ignore', 'pipe', 'inherit'], ...opts }) : spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], ...opts });
   children.add(c);
@@ -123,7 +138,9 @@ function child(args, opts = {}) {
 }
 /** Where each process of [2] runs, for the report. */
 const placement = () =>
-  PIN ? `pinned: forwarder CPU 1, exchange CPU 0, TCP consumer (and write-floor reader) CPU ${CLIENT_CPU}` : 'not pinned (the scheduler places every process)';
+  PIN
+    ? `pinned: forwarder CPU 1, exchange CPU 0, TCP consumers and write-floor readers: ${TCP_CLIENTS.map((k) => `${k} CPU ${clientCpu(k)}`).join(', ')}`
+    : 'not pinned (the scheduler places every process)';
 /** The Rust consumer example, built if missing (cargo build --release --example tcp_consumer). */
 function ensureRustClient() {
   const r = require('node:child_process').spawnSync('cargo', ['build', '--release', '-q', '-p', 'perp-signal-core', '--example', 'tcp_consumer'], { cwd: root, stdio: 'inherit' });
@@ -168,7 +185,7 @@ async function startClient(port, stampsFile, cpu = '0') {
     : '';
   const src =
     `const net=require('net'),fs=require('fs');let n=0,buf=Buffer.alloc(0),skip=2,idx=0;const st=[];` +
-    `const done=()=>{${stampsFile ? `fs.writeFileSync(${JSON.stringify(stampsFile)},st.join('\n')+'\n');` : ''}process.stdout.write(String(n)+'\n');process.exit(0)};` +
+    `const done=()=>{${stampsFile ? `fs.writeFileSync(${JSON.stringify(stampsFile)},st.join('\\n')+'\\n');` : ''}process.stdout.write(String(n)+'\\n');process.exit(0)};` +
     `process.on('SIGTERM',done);` +
     `const go=()=>{const s=net.connect(${port},'127.0.0.1');let up=false;s.on('connect',()=>{up=true;s.setNoDelay(true)});` +
     `s.on('data',d=>{n+=d.length;${stamping}});s.on('error',()=>{});s.on('close',()=>{if(up)done();else setTimeout(go,5)})};go();`;
@@ -179,8 +196,8 @@ async function startClient(port, stampsFile, cpu = '0') {
  * The Rust example busy-polling its socket (crates/perp-signal-core/examples/tcp_consumer.rs
  * --busy-poll --stamps FILE). It connects once: start it after the server listens.
  */
-function startRustClient(port, stampsFile, cpu) {
-  return clientHandle(spawnPinned(cpu, RUST_CLIENT, ['--addr', `127.0.0.1:${port}`, '--busy-poll', '--stamps', stampsFile]), stampsFile);
+function startRustClient(port, stampsFile, cpu, kind) {
+  return clientHandle(spawnPinned(cpu, RUST_CLIENT, ['--addr', `127.0.0.1:${port}`, `--${kind}`, '--stamps', stampsFile]), stampsFile);
 }
 
 function clientHandle(c, stampsFile) {
@@ -309,7 +326,7 @@ function tee(tcp, ring) {
 // ---------------------------------------------------------------- 1a: whole path over WebSocket
 /**
  * `consumer`: 'drain' (Node client counting bytes, [1a]), 'node' (the same with receive stamps)
- * or 'busy-poll' (the Rust example). Resolves onStats' result plus the client's byte count and
+ * or 'busy-poll' / 'busy-poll-yield' (the Rust example). Resolves onStats' result plus the client's byte count and
  * receive stamps by frame index.
  */
 async function forwarderRun(replay, speed, total, parse, onStats, timing, consumer = 'drain') {
@@ -320,7 +337,7 @@ async function forwarderRun(replay, speed, total, parse, onStats, timing, consum
   const port = await freePort();
   const stampsFile = consumer === 'drain' ? undefined : path.join(os.tmpdir(), `perp-signal-e2e-${process.pid}-stamps.txt`);
   if (stampsFile) fs.rmSync(stampsFile, { force: true });
-  let client = consumer === 'busy-poll' ? undefined : await startClient(port, stampsFile, consumer === 'drain' ? '0' : CLIENT_CPU);
+  let client = RUST_KINDS.includes(consumer) ? undefined : await startClient(port, stampsFile, consumer === 'drain' ? '0' : clientCpu(consumer));
   let sink;
   const fwd = await startForwarder(
     {
@@ -335,7 +352,7 @@ async function forwarderRun(replay, speed, total, parse, onStats, timing, consum
     async (encoder) => {
       const { t } = await makeTcp(encoder, port);
       sink = tee(t, makeRing(encoder));
-      if (!client) client = startRustClient(port, stampsFile, CLIENT_CPU);
+      if (!client) client = startRustClient(port, stampsFile, clientCpu(consumer), consumer);
       // The client must be connected before the first frame goes out, or it misses frames.
       for (let i = 0; i < 1000 && t.consumers() === 0; i++) await sleep(2);
       return sink;
@@ -477,13 +494,13 @@ async function tcpWriteFloor(count, rate, readerKind = 'node') {
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   const accepted = new Promise((r) => server.once('connection', r));
   const port = server.address().port;
-  // 'node': a Node process sleeping in epoll until 'data'; 'busy-poll': the Rust example's --drain
-  // mode reading its non-blocking socket in a loop (no wake-up needed).
+  // 'node': a Node process sleeping in epoll until 'data'; 'busy-poll' / 'busy-poll-yield': the
+  // Rust example's --drain mode reading its non-blocking socket in a loop (no wake-up needed).
   const src = `const s=require('net').connect(${port},'127.0.0.1');s.on('data',()=>{});s.on('error',()=>{});s.on('close',()=>process.exit(0));`;
   const reader =
-    readerKind === 'busy-poll'
-      ? spawnPinned(CLIENT_CPU, RUST_CLIENT, ['--addr', `127.0.0.1:${port}`, '--drain', '--busy-poll'])
-      : spawnPinned(CLIENT_CPU, process.execPath, ['-e', src]);
+    readerKind !== 'node'
+      ? spawnPinned(clientCpu(readerKind), RUST_CLIENT, ['--addr', `127.0.0.1:${port}`, '--drain', `--${readerKind}`])
+      : spawnPinned(clientCpu('node'), process.execPath, ['-e', src]);
   const sock = await accepted;
   sock.setNoDelay(true);
   const buf = Buffer.alloc(40, 7);
@@ -763,23 +780,19 @@ if (PIN && process.env.PERP_SIGNAL_BENCH_PINNED !== '1') {
     s.length === 0
       ? `  ${name}: not measured`
       : `  ${name}: n=${s.length} p50 ${us(q(s, 0.5))} µs, p99 ${us(q(s, 0.99))} µs, p99.9 ${us(q(s, 0.999))} µs, max ${us(s[s.length - 1])} µs`;
-  if (TCP_CLIENTS.includes('busy-poll')) ensureRustClient();
+  if (RUST_KINDS.length) ensureRustClient();
   console.log(`\n[2] ${placement()}`);
   console.log(`[2] floor: one 40-byte socket.write to a reader process at ${LAT_RATE} writes/s, nothing else`);
-  console.log(line('write call, reader sleeping (Node, epoll)       ', await tcpWriteFloor(20000, LAT_RATE, 'node')));
-  if (TCP_CLIENTS.includes('busy-poll')) console.log(line('write call, reader busy-polling (Rust --drain)  ', await tcpWriteFloor(20000, LAT_RATE, 'busy-poll')));
+  console.log(line('write call, reader sleeping (Node, epoll)', await tcpWriteFloor(20000, LAT_RATE, 'node')));
+  for (const kind of RUST_KINDS) console.log(line(`write call, reader --drain --${kind}`, await tcpWriteFloor(20000, LAT_RATE, kind)));
   // The shipped mode last, so the plot shows it: --parse rust, frames at their recorded times.
   let l;
   const pacing = {
     exact: 'each frame at its recorded time (evenly spaced, as in the replay file)',
     timer: "what is due on each of the exchange's >= 1 ms timer ticks (bursts of ~10)",
   };
-  const consumerName = {
-    node: 'a Node process reading on \'data\' (sleeps in epoll)',
-    'busy-poll': 'the Rust example busy-polling (tcp_consumer --busy-poll)',
-  };
   for (const timing of TIMINGS.slice().reverse()) for (const parse of PARSE_MODES.slice().reverse()) for (const consumer of TCP_CLIENTS) {
-    console.log(`\n[2] --parse ${parse}, TCP consumer: ${consumerName[consumer]}: added latency at ${LAT_RATE} msgs/s, exchange sends ${pacing[timing]} (--replay-timing ${timing}): ${latN} frames over the WebSocket, first second dropped as warm-up`);
+    console.log(`\n[2] --parse ${parse}, TCP consumer: ${CONSUMER_NAME[consumer]}: added latency at ${LAT_RATE} msgs/s, exchange sends ${pacing[timing]} (--replay-timing ${timing}): ${latN} frames over the WebSocket, first second dropped as warm-up`);
     l = await latencyOverWs(slowFile, latN, parse, timing, consumer);
     console.log(line('received -> written to TCP socket', l.tcp));
     console.log(line('received -> consumer has it      ', l.consumer));

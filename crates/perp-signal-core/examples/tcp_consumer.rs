@@ -1,11 +1,12 @@
 //! Rust consumer of a perp-signal TCP fan-out: prints one line per trade as `perp-signal
 //! tcp-client` does, or with `--stamps` records when each frame arrived (for bench/e2e.js).
 //!
-//!   cargo run --release --example tcp_consumer -- [--addr 127.0.0.1:9000] [--busy-poll]
-//!       [--stamps FILE|-] [--count N] [--drain]
+//!   cargo run --release --example tcp_consumer -- [--addr 127.0.0.1:9000]
+//!       [--busy-poll | --busy-poll-yield] [--stamps FILE|-] [--count N] [--drain]
 //!
 //! `--busy-poll` reads a non-blocking socket in a loop (one core stays busy; the server's writes
-//! then never have to wake this process). `--stamps` writes, once the server closes, one line per
+//! then never have to wake this process); `--busy-poll-yield` also yields the core between empty
+//! reads (for a core shared with other processes). `--stamps` writes, once the server closes, one line per
 //! frame after the header: `<frame index> <CLOCK_MONOTONIC ns of the read that completed it>
 //! <trades in it>`, and prints no trades. Exit 0 when the server closes between frames or after
 //! `--count` trades, 1 on a refusal or any other error (with the reason), 2 for usage errors.
@@ -19,7 +20,7 @@ use perp_signal_core::tcp_consumer::{Message, ReadMode, Received, TcpConsumer, T
 use perp_signal_core::wire::Wire;
 
 const USAGE: &str =
-    "usage: tcp_consumer [--addr HOST:PORT] [--busy-poll] [--stamps FILE|-] [--count N] [--drain]";
+    "usage: tcp_consumer [--addr HOST:PORT] [--busy-poll | --busy-poll-yield] [--stamps FILE|-] [--count N] [--drain]";
 
 struct Args {
     addr: String,
@@ -43,6 +44,7 @@ fn parse_args() -> Result<Args, String> {
         match arg.as_str() {
             "--addr" => a.addr = value("--addr")?,
             "--busy-poll" => a.mode = ReadMode::BusyPoll,
+            "--busy-poll-yield" => a.mode = ReadMode::BusyPollYield,
             "--drain" => a.drain = true,
             "--stamps" => a.stamps = Some(value("--stamps")?),
             "--count" => {
@@ -134,13 +136,16 @@ fn drain(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut s = std::net::TcpStream::connect(a.addr.as_str())
         .map_err(|e| format!("cannot connect to {}: {e}", a.addr))?;
     s.set_nodelay(true)?;
-    s.set_nonblocking(a.mode == ReadMode::BusyPoll)?;
+    s.set_nonblocking(a.mode != ReadMode::Block)?;
     let mut buf = vec![0u8; 1 << 16];
     let mut total = 0u64;
     loop {
         match s.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => total += n as u64,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && a.mode == ReadMode::BusyPollYield => {
+                std::thread::yield_now()
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::hint::spin_loop(),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.into()),
@@ -165,6 +170,7 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let mode = match a.mode {
         ReadMode::Block => "blocking reads",
         ReadMode::BusyPoll => "busy-polling",
+        ReadMode::BusyPollYield => "busy-polling, yielding the core between empty reads",
     };
     eprintln!(
         "tcp_consumer: connected to {} ({wire}, {symbols}; {mode})",

@@ -34,6 +34,16 @@ pub enum ReadMode {
     /// Non-blocking `recv` in a loop (with `std::hint::spin_loop` between empty reads): one core
     /// stays busy, and no write of the server has to wake a sleeping thread.
     BusyPoll,
+    /// As `BusyPoll`, with `sched_yield` (`std::thread::yield_now`) between empty reads: a process
+    /// woken on the same core (e.g. the forwarder itself, when there is no core to spare) runs at
+    /// the next empty read instead of waiting for the poller's scheduler slice to end.
+    BusyPollYield,
+}
+
+impl ReadMode {
+    fn polls(self) -> bool {
+        self != ReadMode::Block
+    }
 }
 
 /// Connection options; [`Options::new`] gives the defaults for a mode.
@@ -283,7 +293,7 @@ impl FrameReader {
 
     fn read_some(&mut self) -> Result<usize, TcpError> {
         let deadline = match self.mode {
-            ReadMode::BusyPoll => self.wait.map(|w| Instant::now() + w),
+            ReadMode::BusyPoll | ReadMode::BusyPollYield => self.wait.map(|w| Instant::now() + w),
             ReadMode::Block => None,
         };
         let mut spins = 0u32;
@@ -304,7 +314,11 @@ impl FrameReader {
                     {
                         return Err(self.timed_out());
                     }
-                    std::hint::spin_loop();
+                    if self.mode == ReadMode::BusyPollYield {
+                        std::thread::yield_now();
+                    } else {
+                        std::hint::spin_loop();
+                    }
                 }
                 Err(e) => return Err(TcpError::Io(e)),
             }
@@ -364,7 +378,7 @@ impl TcpConsumer {
         }
         let stream = connect_any(addr, opts.handshake_timeout)?;
         stream.set_nodelay(true)?;
-        stream.set_nonblocking(opts.mode == ReadMode::BusyPoll)?;
+        stream.set_nonblocking(opts.mode.polls())?;
         let mut io = FrameReader {
             stream,
             mode: opts.mode,

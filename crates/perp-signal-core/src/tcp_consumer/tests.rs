@@ -8,7 +8,7 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::thread;
 
-const MODES: [ReadMode; 2] = [ReadMode::Block, ReadMode::BusyPoll];
+const MODES: [ReadMode; 3] = [ReadMode::Block, ReadMode::BusyPoll, ReadMode::BusyPollYield];
 
 /// What a frame should decode to, owned, with decimals canonical (trailing zeros trimmed).
 #[derive(Debug, Clone, PartialEq, Eq)]
