@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { LocalExchange } from '../ts/exchange';
-import { killChildren, runCli, spawnCli, waitForOutput } from './support/cli';
+import { freePort, killChildren, runCli, spawnCli, waitForOutput } from './support/cli';
 
 afterEach(killChildren);
 
@@ -17,14 +17,6 @@ beforeAll(async () => {
   endpoints = ['--ws-url', a.wsUrl, '--rest-url', a.restUrl];
 });
 afterAll(() => ex.stop());
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe('perp-signal <tcp|shm> forwarder', () => {
   it('forwards live trades to a tcp-client that prints exact JSON lines, and stops cleanly on SIGTERM', async () => {

@@ -10,6 +10,8 @@
 //    + Trade objects + encodeBatch, the path shipped before); BENCH_PARSE=rust or js for one.
 // 2. Added latency at 10k msgs/s: WebSocket message received -> frame written to the TCP socket
 //    and -> published to the /dev/shm ring, per trade, p50/p99/p99.9; a CDF in docs/latency-e2e.svg.
+//    Also -> the TCP consumer has it (its own receive stamp of the frame), for a sleeping Node
+//    reader and/or the Rust example busy-polling its socket (BENCH_TCP_CLIENT=node|busy-poll|both).
 // 3. JSON.parse in JS + encodeBatch vs Encoder.encodeJsonLines (Rust parse + encode, one call).
 'use strict';
 const fs = require('node:fs');
@@ -37,6 +39,20 @@ const PARSE_MODES = (process.env.BENCH_PARSE || 'rust,js').split(',');
 const TIMINGS = (process.env.BENCH_TIMING || 'exact,timer').split(',');
 /** Sections to run (BENCH_PART=1a,2 for some; default all: 3,1b,1a,2). */
 const PARTS = new Set((process.env.BENCH_PART || '3,1b,1a,2').split(','));
+/**
+ * TCP consumers compared in [2] (BENCH_TCP_CLIENT: node, busy-poll, busy-poll-yield, a comma list,
+ * both = busy-poll,node, or all = the three): a Node process reading on 'data' (sleeps in epoll),
+ * the Rust example busy-polling its socket, or busy-polling with sched_yield between empty reads.
+ */
+const TCP_CLIENTS = (process.env.BENCH_TCP_CLIENT || 'both').replace('both', 'busy-poll,node').replace('all', 'busy-poll,busy-poll-yield,node').split(',');
+const CONSUMER_NAME = {
+  node: "a Node process reading on 'data' (sleeps in epoll)",
+  'busy-poll': 'the Rust example busy-polling (tcp_consumer --busy-poll)',
+  'busy-poll-yield': 'the Rust example busy-polling, sched_yield between empty reads (--busy-poll-yield)',
+};
+for (const c of TCP_CLIENTS) if (!CONSUMER_NAME[c]) throw new Error(`BENCH_TCP_CLIENT=${c}: give ${Object.keys(CONSUMER_NAME).join(', ')}, a comma list of them, or both`);
+const RUST_KINDS = TCP_CLIENTS.filter((c) => c !== 'node');
+const RUST_CLIENT = path.join(root, 'target', 'release', 'examples', 'tcp_consumer');
 const svgOut = process.env.BENCH_SVG || path.join(root, 'docs', 'latency-e2e.svg');
 
 const optional = (p) => {
@@ -104,13 +120,32 @@ const children = new Set();
  * CPU 0, as a latency-sensitive deployment would pin it; otherwise the scheduler decides.
  */
 const PIN = process.env.BENCH_PIN === '1';
-function child(args, opts = {}) {
-  const c = PIN
-    ? spawn('taskset', ['-c', '0', process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'], ...opts })
-    : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], ...opts });
+/**
+ * Pinned, every consumer runs on CPU 0 with the exchange, so the forwarder has CPU 1 to itself. The
+ * exchange sleeps between frames (--replay-timing exact uses Atomics.wait, no busy wait), so a
+ * busy-polling consumer there gets the CPU back at once. (Before it did, a poller on CPU 0 and the
+ * exchange waited out each other's scheduler slices: consumer p50 2-3.5 ms.) BENCH_CLIENT_CPU
+ * puts every consumer on the CPU given, e.g. 1 to share the forwarder's.
+ */
+const clientCpu = () => process.env.BENCH_CLIENT_CPU ?? '0';
+function spawnPinned(cpu, cmd, args, opts = {}) {
+  const c = PIN ? spawn('taskset', ['-c', cpu, cmd, ...args], { stdio: ['ignore', 'pipe', 'inherit'], ...opts }) : spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], ...opts });
   children.add(c);
   c.on('exit', () => children.delete(c));
   return c;
+}
+function child(args, opts = {}) {
+  return spawnPinned('0', process.execPath, args, opts);
+}
+/** Where each process of [2] runs, for the report. */
+const placement = () =>
+  PIN
+    ? `pinned: forwarder CPU 1, exchange CPU 0, TCP consumers and write-floor readers: ${TCP_CLIENTS.map((k) => `${k} CPU ${clientCpu(k)}`).join(', ')}`
+    : 'not pinned (the scheduler places every process)';
+/** The Rust consumer example, built if missing (cargo build --release --example tcp_consumer). */
+function ensureRustClient() {
+  const r = require('node:child_process').spawnSync('cargo', ['build', '--release', '-q', '-p', 'perp-signal-core', '--example', 'tcp_consumer'], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0 || !fs.existsSync(RUST_CLIENT)) throw new Error('cargo build --release --example tcp_consumer failed');
 }
 const RING = `perp-signal-bench-${process.pid}`;
 const tmpFiles = new Set();
@@ -159,27 +194,67 @@ async function startExchange(replay, speed, timing = 'timer') {
 
 /**
  * A TCP client in its own process that drains the feed (connecting again every 5 ms until the
- * server is up); reports its byte count when the feed ends or on SIGTERM.
+ * server is up); reports its byte count when the feed ends or on SIGTERM. With `stampsFile`, it
+ * also notes for each frame after the header when the 'data' event that completed it fired
+ * (process.hrtime, the forwarder's clock) and writes `<frame index> <ns> <1 if a trade>` lines
+ * there at the end, as the Rust example's --stamps does.
  */
-async function startClient(port) {
+async function startClient(port, stampsFile, cpu = '0') {
+  const stamping = stampsFile
+    ? `const t=process.hrtime.bigint();buf=buf.length?Buffer.concat([buf,d]):d;let o=0;` +
+      `while(buf.length-o>=4){const l=buf.readUInt32LE(o);if(buf.length-o-4<l)break;` +
+      `if(skip>0)skip--;else st.push(idx+++' '+t+' '+(buf[o+4]>=128?1:0));o+=4+l}buf=buf.subarray(o);`
+    : '';
   const src =
-    `const net=require('net');let n=0;const done=()=>{process.stdout.write(String(n)+'\\n');process.exit(0)};` +
+    `const net=require('net'),fs=require('fs');let n=0,buf=Buffer.alloc(0),skip=2,idx=0;const st=[];` +
+    `const done=()=>{${stampsFile ? `fs.writeFileSync(${JSON.stringify(stampsFile)},st.join('\\n')+'\\n');` : ''}process.stdout.write(String(n)+'\\n');process.exit(0)};` +
     `process.on('SIGTERM',done);` +
-    `const go=()=>{const s=net.connect(${port},'127.0.0.1');let up=false;s.on('connect',()=>{up=true});` +
-    `s.on('data',d=>{n+=d.length});s.on('error',()=>{});s.on('close',()=>{if(up)done();else setTimeout(go,5)})};go();`;
-  const c = child(['-e', src]);
+    `const go=()=>{const s=net.connect(${port},'127.0.0.1');let up=false;s.on('connect',()=>{up=true;s.setNoDelay(true)});` +
+    `s.on('data',d=>{n+=d.length;${stamping}});s.on('error',()=>{});s.on('close',()=>{if(up)done();else setTimeout(go,5)})};go();`;
+  return clientHandle(spawnPinned(cpu, process.execPath, ['-e', src]), stampsFile);
+}
+
+/**
+ * The Rust example busy-polling its socket (crates/perp-signal-core/examples/tcp_consumer.rs
+ * --busy-poll --stamps FILE). It connects once: start it after the server listens.
+ */
+function startRustClient(port, stampsFile, cpu, kind) {
+  return clientHandle(spawnPinned(cpu, RUST_CLIENT, ['--addr', `127.0.0.1:${port}`, `--${kind}`, '--stamps', stampsFile]), stampsFile);
+}
+
+function clientHandle(c, stampsFile) {
   let out = '';
   c.stdout.on('data', (d) => (out += d));
   const exited = new Promise((r) => c.on('exit', r));
+  if (stampsFile) tmpFiles.add(stampsFile);
   return {
-    /** Call after the server side closed: the client reads to the end of the feed and exits. */
+    /**
+     * Call after the server side closed: the client reads to the end of the feed and exits.
+     * Resolves its byte count (Node client) and its receive stamps by frame index (NaN: none).
+     */
     async stop() {
       await Promise.race([exited, sleep(5000)]);
       if (c.exitCode === null) c.kill('SIGTERM');
       await exited;
-      return Number(out.trim());
+      let stamps = new Float64Array(0);
+      if (stampsFile && fs.existsSync(stampsFile)) {
+        const rows = fs.readFileSync(stampsFile, 'utf8').trim().split('\n').filter(Boolean);
+        stamps = new Float64Array(rows.length).fill(NaN);
+        for (const r of rows) {
+          const [i, ns] = r.split(' ');
+          if (Number(i) < stamps.length) stamps[Number(i)] = Number(ns);
+        }
+      }
+      return { bytes: Number(out.trim()), stamps };
     },
   };
+}
+
+/** Frames in a framed batch (u32 LE length + payload each). */
+function countFrames(b) {
+  let n = 0;
+  for (let o = 0; o + 4 <= b.length; o += 4 + b.readUInt32LE(o)) n += 1;
+  return n;
 }
 
 /** A port free on 127.0.0.1 right now. */
@@ -238,7 +313,10 @@ function makeRing(encoder) {
  * figure then shows the path to the ring alone, as in `perp-signal shm`, which has no TCP at all.
  */
 function tee(tcp, ring) {
-  const at = { tcp: 0, ring: 0 };
+  // frames: written to TCP so far; batchStart: index of the first frame of the latest publish,
+  // i.e. of the trades of the hand-off that follows it (a client connected before the first
+  // publish numbers its frames the same way).
+  const at = { tcp: 0, ring: 0, frames: 0, batchStart: 0 };
   const ringFirst = (process.env.BENCH_ORDER || 'ring,tcp').startsWith('ring');
   const toRing = (b) => {
     if (ring) {
@@ -251,6 +329,8 @@ function tee(tcp, ring) {
     tcp,
     name: 'tee',
     publish(b) {
+      at.batchStart = at.frames;
+      at.frames += countFrames(b);
       if (ringFirst) toRing(b);
       tcp.publish(b);
       at.tcp = monoNs();
@@ -266,12 +346,20 @@ function tee(tcp, ring) {
 }
 
 // ---------------------------------------------------------------- 1a: whole path over WebSocket
-async function forwarderRun(replay, speed, total, parse, onStats, timing) {
+/**
+ * `consumer`: 'drain' (Node client counting bytes, [1a]), 'node' (the same with receive stamps)
+ * or 'busy-poll' / 'busy-poll-yield' (the Rust example). Resolves onStats' result plus the client's byte count and
+ * receive stamps by frame index.
+ */
+async function forwarderRun(replay, speed, total, parse, onStats, timing, consumer = 'drain') {
   const ex = await startExchange(replay, speed, timing);
-  // The client is already trying to connect when the transport comes up, so the forwarder's
-  // start-up (while the exchange already streams) stays short.
+  // The Node client is already trying to connect when the transport comes up, so the forwarder's
+  // start-up (while the exchange already streams) stays short; the Rust one connects once, so it
+  // starts once the transport listens.
   const port = await freePort();
-  const client = await startClient(port);
+  const stampsFile = consumer === 'drain' ? undefined : path.join(os.tmpdir(), `perp-signal-e2e-${process.pid}-stamps.txt`);
+  if (stampsFile) fs.rmSync(stampsFile, { force: true });
+  let client = RUST_KINDS.includes(consumer) ? undefined : await startClient(port, stampsFile, consumer === 'drain' ? '0' : clientCpu(consumer));
   let sink;
   const fwd = await startForwarder(
     {
@@ -286,6 +374,7 @@ async function forwarderRun(replay, speed, total, parse, onStats, timing) {
     async (encoder) => {
       const { t } = await makeTcp(encoder, port);
       sink = tee(t, makeRing(encoder));
+      if (!client) client = startRustClient(port, stampsFile, clientCpu(consumer), consumer);
       // The client must be connected before the first frame goes out, or it misses frames.
       for (let i = 0; i < 1000 && t.consumers() === 0; i++) await sleep(2);
       return sink;
@@ -293,9 +382,9 @@ async function forwarderRun(replay, speed, total, parse, onStats, timing) {
   );
   const res = await onStats(fwd, sink, total);
   await fwd.stop();
-  const bytes = await client.stop();
+  const { bytes, stamps } = await client.stop();
   ex.proc.kill('SIGTERM');
-  return { ...res, clientBytes: bytes };
+  return { ...res, clientBytes: bytes, stamps, framesWritten: sink.at.frames };
 }
 
 async function throughputOverWs(replay, total, parse) {
@@ -326,8 +415,8 @@ async function throughputOverWs(replay, total, parse) {
 }
 
 // ---------------------------------------------------------------- 2: latency at LAT_RATE
-async function latencyOverWs(replay, total, parse, timing) {
-  return forwarderRun(replay, 1, total, parse, async (fwd, sink) => {
+async function latencyOverWs(replay, total, parse, timing, consumer) {
+  const r = await forwarderRun(replay, 1, total, parse, async (fwd, sink) => {
     const tcp = new Float64Array(total);
     const ring = new Float64Array(total);
     const wait = new Float64Array(total);
@@ -359,6 +448,8 @@ async function latencyOverWs(replay, total, parse, timing) {
     // TcpFanout writes a turn's frames to its clients at the end of the turn (or at once without
     // flush()): a trade's TCP time is when the write that carries it returns.
     const recvOf = new Float64Array(total);
+    // Index of the frame carrying each trade in the client's stream (frames after its header).
+    const frameOf = new Float64Array(total);
     let unwritten = 0;
     const fanout = sink.tcp;
     if (typeof fanout.flush === 'function') {
@@ -373,6 +464,7 @@ async function latencyOverWs(replay, total, parse, timing) {
       for (let i = 0; i < h.count && n < total; i++) {
         const recv = h.recvMonoNs[i];
         recvOf[n] = recv;
+        frameOf[n] = sink.at.batchStart + i;
         wait[n] = encStart - recv;
         encode[n] = encEnd - encStart;
         batchSize[n] = batchLen;
@@ -396,8 +488,20 @@ async function latencyOverWs(replay, total, parse, timing) {
       encode: Array.from(encode.subarray(skip, n)).sort((a, b) => a - b),
       write: Array.from(tcp.subarray(skip, n), (x, i) => x - wait[skip + i] - encode[skip + i]).sort((a, b) => a - b),
       batch: Array.from(batchSize.subarray(skip, n)).sort((a, b) => a - b),
+      recvOf: recvOf.subarray(skip, n),
+      frameOf: frameOf.subarray(skip, n),
     };
-  }, timing);
+  }, timing, consumer);
+  // The consumer's receive stamp of the frame carrying each trade, minus the forwarder's.
+  const consumerLat = [];
+  let unmatched = 0;
+  for (let i = 0; i < r.recvOf.length; i++) {
+    const at = r.stamps[r.frameOf[i]];
+    if (at === undefined || Number.isNaN(at)) unmatched += 1;
+    else consumerLat.push(at - r.recvOf[i]);
+  }
+  consumerLat.sort((a, b) => a - b);
+  return { ...r, consumer: consumerLat, unmatched };
 }
 
 // ---------------------------------------------------------------- 2: the floor of a TCP write
@@ -407,12 +511,18 @@ async function latencyOverWs(replay, total, parse, timing) {
  * process placed as the bench's TCP client is, timing each write call. The kernel delivers the
  * bytes and wakes the reader inside that call, so it is part of any "written to a TCP client" time.
  */
-async function tcpWriteFloor(count, rate) {
+async function tcpWriteFloor(count, rate, readerKind = 'node') {
   const server = net.createServer();
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   const accepted = new Promise((r) => server.once('connection', r));
-  const src = `const s=require('net').connect(${server.address().port},'127.0.0.1');s.on('data',()=>{});s.on('error',()=>{});s.on('close',()=>process.exit(0));`;
-  const reader = child(['-e', src]);
+  const port = server.address().port;
+  // 'node': a Node process sleeping in epoll until 'data'; 'busy-poll' / 'busy-poll-yield': the
+  // Rust example's --drain mode reading its non-blocking socket in a loop (no wake-up needed).
+  const src = `const s=require('net').connect(${port},'127.0.0.1');s.on('data',()=>{});s.on('error',()=>{});s.on('close',()=>process.exit(0));`;
+  const reader =
+    readerKind !== 'node'
+      ? spawnPinned(clientCpu(readerKind), RUST_CLIENT, ['--addr', `127.0.0.1:${port}`, '--drain', `--${readerKind}`])
+      : spawnPinned(clientCpu('node'), process.execPath, ['-e', src]);
   const sock = await accepted;
   sock.setNoDelay(true);
   const buf = Buffer.alloc(40, 7);
@@ -529,7 +639,7 @@ async function fromMemory(frames, roundsReads, mode, reader) {
   if (mode !== 'ceiling') n = stats.snapshot().trades;
   const fast = pipeline.fastTrades;
   await pipeline.stop();
-  const bytes = await client.stop();
+  const { bytes } = await client.stop();
   return { n, wallNs: wall, cpuNs: cpu, clientBytes: bytes, fast, gaps: source.stats().gaps };
 }
 const NL = Buffer.from('\n');
@@ -616,7 +726,7 @@ function svgCdf(series, title) {
   const target = X(20).toFixed(1);
   el.push(`<line x1="${target}" y1="${T}" x2="${target}" y2="${H - B}" stroke="#c00" stroke-dasharray="4 3"/>`);
   el.push(`<text x="${Number(target) + 4}" y="${T + 12}" font-size="11" fill="#c00">target p99 &lt; 20 µs</text>`);
-  const colors = ['#1f77b4', '#2ca02c', '#ff7f0e'];
+  const colors = ['#1f77b4', '#9467bd', '#2ca02c', '#ff7f0e'];
   series.forEach((s, i) => {
     const n = s.sorted.length;
     const pts = [];
@@ -647,7 +757,7 @@ if (PIN && process.env.PERP_SIGNAL_BENCH_PINNED !== '1') {
 
 (async () => {
   console.log(`e2e bench: node ${process.version}, ${os.cpus().length} cores, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
-  if (PIN) console.log('pinned: forwarder on CPU 1, exchange and client on CPU 0');
+  console.log(placement());
   const hp = haltPoll();
   if (hp !== null) console.log(`guest halt polling: ${hp} ns (${HALT_POLL}${process.env.BENCH_HALT_POLL_NS !== undefined ? ', set by BENCH_HALT_POLL_NS for this run' : ''})`);
   console.log(`transports: tcp = ${tcpMod ? 'TcpFanout' : 'plain net.Socket writes (TcpFanout not in this build)'}, ring = ${shmMod ? 'ShmPublisher' : 'not in this build: not measured'}`);
@@ -694,19 +804,24 @@ if (PIN && process.env.PERP_SIGNAL_BENCH_PINNED !== '1') {
     s.length === 0
       ? `  ${name}: not measured`
       : `  ${name}: n=${s.length} p50 ${us(q(s, 0.5))} µs, p99 ${us(q(s, 0.99))} µs, p99.9 ${us(q(s, 0.999))} µs, max ${us(s[s.length - 1])} µs`;
-  console.log(`\n[2] floor: one 40-byte socket.write to a reader process at ${LAT_RATE} writes/s, nothing else`);
-  console.log(line('write call', await tcpWriteFloor(20000, LAT_RATE)));
+  if (RUST_KINDS.length) ensureRustClient();
+  console.log(`\n[2] ${placement()}`);
+  console.log(`[2] floor: one 40-byte socket.write to a reader process at ${LAT_RATE} writes/s, nothing else`);
+  console.log(line('write call, reader sleeping (Node, epoll)', await tcpWriteFloor(20000, LAT_RATE, 'node')));
+  for (const kind of RUST_KINDS) console.log(line(`write call, reader --drain --${kind}`, await tcpWriteFloor(20000, LAT_RATE, kind)));
   // The shipped mode last, so the plot shows it: --parse rust, frames at their recorded times.
   let l;
   const pacing = {
     exact: 'each frame at its recorded time (evenly spaced, as in the replay file)',
     timer: "what is due on each of the exchange's >= 1 ms timer ticks (bursts of ~10)",
   };
-  for (const timing of TIMINGS.slice().reverse()) for (const parse of PARSE_MODES.slice().reverse()) {
-    console.log(`\n[2] --parse ${parse}: added latency at ${LAT_RATE} msgs/s, exchange sends ${pacing[timing]} (--replay-timing ${timing}): ${latN} frames over the WebSocket, first second dropped as warm-up`);
-    l = await latencyOverWs(slowFile, latN, parse, timing);
+  for (const timing of TIMINGS.slice().reverse()) for (const parse of PARSE_MODES.slice().reverse()) for (const consumer of TCP_CLIENTS) {
+    console.log(`\n[2] --parse ${parse}, TCP consumer: ${CONSUMER_NAME[consumer]}: added latency at ${LAT_RATE} msgs/s, exchange sends ${pacing[timing]} (--replay-timing ${timing}): ${latN} frames over the WebSocket, first second dropped as warm-up`);
+    l = await latencyOverWs(slowFile, latN, parse, timing, consumer);
     console.log(line('received -> written to TCP socket', l.tcp));
-    console.log(line('received -> published to ring   ', l.ring));
+    console.log(line('received -> consumer has it      ', l.consumer));
+    console.log(line('received -> published to ring    ', l.ring));
+    console.log(`  consumer stamps: ${l.stamps.length} frames (forwarder wrote ${l.framesWritten}); trades without a stamp: ${l.unmatched}`);
     console.log('  the TCP figure, split:');
     console.log(line('  of which received -> batch encode starts', l.wait));
     console.log(line('  of which encode (ingest / encodeBatch)  ', l.encode));
@@ -714,6 +829,7 @@ if (PIN && process.env.PERP_SIGNAL_BENCH_PINNED !== '1') {
     console.log(`  batch size seen by a trade: p50 ${q(l.batch, 0.5)}, p99 ${q(l.batch, 0.99)}, max ${l.batch[l.batch.length - 1]}`);
   }
   const series = [{ label: `→ TCP socket write (p99 ${us(q(l.tcp, 0.99))} µs)`, sorted: l.tcp }];
+  if (l.consumer.length) series.push({ label: `→ TCP consumer has it (p99 ${us(q(l.consumer, 0.99))} µs)`, sorted: l.consumer });
   if (l.ring.length) series.push({ label: `→ shm ring publish (p99 ${us(q(l.ring, 0.99))} µs)`, sorted: l.ring });
   series.push({ label: `→ batch encode starts (p99 ${us(q(l.wait, 0.99))} µs)`, sorted: l.wait });
   fs.writeFileSync(svgOut, svgCdf(series, `perp-signal added latency at ${LAT_RATE} msgs/s (WebSocket message → hand-off), CDF`));

@@ -1,5 +1,6 @@
 /** Runs the real `perp-signal` executable (bin/ -> dist/) as a child process. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as net from 'node:net';
 import * as path from 'node:path';
 
 export const repoRoot = path.resolve(__dirname, '..', '..');
@@ -65,4 +66,13 @@ export async function waitForOutput(s: Spawned, re: RegExp, timeoutMs = 15_000):
     if (Date.now() > until) throw new Error(`no ${re} within ${timeoutMs} ms; stderr: ${s.stderr()}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** A TCP port free on 127.0.0.1 right now (for a child server to listen on). */
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
 }

@@ -13,6 +13,7 @@ pub mod keepalive;
 pub mod ring;
 pub mod route;
 pub mod symbol_index;
+pub mod tcp_consumer;
 pub mod trade_json;
 pub mod varint;
 pub mod wire;
