@@ -600,7 +600,8 @@ async function fromMemory(frames, roundsReads, mode, reader) {
   let n = 0;
   let recv = 0;
   const onText = (buf, start, end, mono) => {
-    if (mode === 'ceiling') texts.push(buf.subarray(start, end), NL);
+    // Copied: a frame's bytes are only valid during this call (FrameSink.text); the source copies too.
+    if (mode === 'ceiling') texts.push(Buffer.from(buf.subarray(start, end)), NL);
     else source.onFrame(slot, conn, buf, start, end, mono);
   };
   let push;
@@ -839,4 +840,8 @@ if (PIN && process.env.PERP_SIGNAL_BENCH_PINNED !== '1') {
     console.error(e);
     process.exitCode = 1;
   })
-  .finally(killAll);
+  .finally(() => {
+    killAll();
+    // Nothing of the bench is left to wait for: a half-closed server or client must not keep it alive.
+    process.exit();
+  });
