@@ -177,15 +177,18 @@ pub fn run_within<E: FrameEncoder>(
     Ok(Run { consumed, stop })
 }
 
-fn check_args(frames: &Frames, from: usize, assets: &Assets) -> Result<(), CodecError> {
-    let n = assets.symbols.len();
-    if assets.last_ids.len() != n || assets.blocked.len() != n {
+/// The per-asset arrays of a run (`last_ids`, `blocked` lengths) fit `assets` assets.
+pub fn check_asset_arrays(assets: usize, last_ids: usize, blocked: usize) -> Result<(), CodecError> {
+    if last_ids != assets || blocked != assets {
         return Err(CodecError::InvalidArg(format!(
-            "last ids ({}) and blocked flags ({}) must have one entry per asset ({n})",
-            assets.last_ids.len(),
-            assets.blocked.len()
+            "last ids ({last_ids}) and blocked flags ({blocked}) must have one entry per asset ({assets})"
         )));
     }
+    Ok(())
+}
+
+fn check_args(frames: &Frames, from: usize, assets: &Assets) -> Result<(), CodecError> {
+    check_asset_arrays(assets.symbols.len(), assets.last_ids.len(), assets.blocked.len())?;
     if from > frames.ends.len() {
         return Err(CodecError::InvalidArg(format!(
             "start frame {from} is past the {} frames given",

@@ -89,14 +89,8 @@ impl Session {
             io,
             out,
         } = &a;
-        let n = symbols.len();
-        if last_ids.len() != n || blocked.len() != n {
-            return Err(invalid(format!(
-                "last ids ({}) and blocked flags ({}) must have one entry per asset ({n})",
-                last_ids.len(),
-                blocked.len()
-            )));
-        }
+        ingest::check_asset_arrays(symbols.len(), last_ids.len(), blocked.len())
+            .map_err(|e| invalid(e.to_string()))?;
         if io.len() < META {
             return Err(invalid(format!(
                 "the ingest io array needs at least {META} slots, got {}",
