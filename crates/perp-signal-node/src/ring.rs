@@ -74,16 +74,9 @@ impl RingProducer {
         Ok(r == Push::Pushed)
     }
 
-    /// Pushes each frame of a u32LE-framed batch as one record; returns how many were dropped.
-    #[napi(js_name = "pushFramed")]
-    pub fn push_framed(&mut self, env: Env, framed: &[u8]) -> Result<u32> {
-        let p = self.get(&env)?;
-        p.push_framed(framed).map_err(|e| ring_err(&env, e))
-    }
-
-    /// `pushFramed` and `headerWanted` in one call, for the forwarder's publish after each socket
-    /// read (every N-API call costs ~0.2 µs or more of glue): frames dropped × 2, plus 1 when a
-    /// consumer waits for a header copy.
+    /// Pushes each frame of a u32LE-framed batch as one record and says whether a consumer waits
+    /// for a header copy, in one call (every N-API call costs ~0.2 µs or more of glue): frames
+    /// dropped × 2, plus 1 when a consumer waits for a header copy.
     #[napi(js_name = "publishFramed")]
     pub fn publish_framed(&mut self, env: Env, framed: &[u8]) -> Result<u32> {
         let p = self.get(&env)?;
