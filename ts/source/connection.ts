@@ -70,18 +70,20 @@ export class StreamConnection extends EventEmitter<ConnectionEvents> {
   onReadEnd: () => void = () => undefined;
   /** Whether `onReadEnd` follows each socket read's messages. */
   readonly readEnds: boolean;
+  private readonly client: WsClient;
 
   constructor(
     readonly url: string,
     private readonly opts: ConnectionOptions,
   ) {
     super();
-    this.readEnds = (opts.client ?? 'builtin') === 'builtin';
+    this.client = opts.client ?? 'builtin';
+    this.readEnds = this.client === 'builtin';
   }
 
   /** Resolves once the handshake completes; rejects if it fails or times out. */
   open(): Promise<void> {
-    return (this.opts.client ?? 'builtin') === 'ws' ? this.openWs() : this.openBuiltin();
+    return this.client === 'ws' ? this.openWs() : this.openBuiltin();
   }
 
   private async openBuiltin(): Promise<void> {
