@@ -33,6 +33,8 @@ export interface EncoderBinding {
   NativeEncoder: new (wire: string, assets: AssetSpec[], refTime: number) => NativeEncoder;
   /** Runs the bound ingest session on its io request: `INGEST_RAN`, or `INGEST_NOT_BOUND` (bind, call again). */
   ingestBound(): number;
+  /** Room kept per frame beyond its JSON length (core `ingest::FRAME_SLACK`). */
+  INGEST_FRAME_SLACK: number;
 }
 
 const native = binding<EncoderBinding>();
@@ -120,8 +122,6 @@ const IO_STOP = 5;
 const IO_OUT_LEN = 6;
 const IO_META = 8;
 const INGEST_RAN = 0;
-/** Room kept per frame beyond its JSON length (core `ingest::FRAME_SLACK`). */
-const FRAME_SLACK = 128;
 /**
  * `ingest` writes its frames into this much memory, one run after the other, and takes a new
  * slab when the next run might not fit: bytes once handed out are never written again, so a
@@ -241,7 +241,7 @@ export class Encoder {
     if (this.io.length < IO_META + 3 * n) this.growIo(n);
     const ends = frames.ends;
     const bytes = n > 0 && frames.count <= ends.length ? ends[frames.count - 1] - (from > 0 ? ends[from - 1] : 0) : 0;
-    const need = bytes + FRAME_SLACK * Math.max(n, 0);
+    const need = bytes + native.INGEST_FRAME_SLACK * Math.max(n, 0);
     if (this.out.length - this.outAt < need) {
       this.out = Buffer.allocUnsafeSlow(Math.max(OUT_SLAB, need));
       this.outAt = 0;

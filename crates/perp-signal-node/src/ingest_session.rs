@@ -37,6 +37,11 @@ pub const OUT_LEN: usize = 6;
 /// First slot of the per-trade meta: 3 f64 per consumed frame (asset, tradeId, tradeTime).
 pub const META: usize = 8;
 
+/// Room `run_within` wants per frame beyond its JSON length (core `ingest::FRAME_SLACK`), for
+/// `Encoder.ingest` to size its output slab by the same number.
+#[napi(js_name = "INGEST_FRAME_SLACK")]
+pub const INGEST_FRAME_SLACK: u32 = ingest::FRAME_SLACK as u32;
+
 /// `ingestBound()` results.
 pub const RAN: u32 = 0;
 pub const NOT_BOUND: u32 = 1;
