@@ -31,10 +31,27 @@ interface NativeEncoder {
 
 export interface EncoderBinding {
   NativeEncoder: new (wire: string, assets: AssetSpec[], refTime: number) => NativeEncoder;
-  /** Runs the bound ingest session on its io request: `INGEST_RAN`, or `INGEST_NOT_BOUND` (bind, call again). */
+  /** Runs the bound ingest session on its io request: `layout.ran`, or `layout.notBound` (bind, call again). */
   ingestBound(): number;
+  /** The io array's slots, `ingestBound`'s results, the frame slack and the stop names. */
+  ingestLayout(): IngestLayout;
+}
+
+/** crates/perp-signal-node/src/ingest_session.rs `IngestLayout`. */
+interface IngestLayout {
+  request: number;
+  from: number;
+  count: number;
+  outAt: number;
+  consumed: number;
+  stop: number;
+  outLen: number;
+  meta: number;
+  ran: number;
+  notBound: number;
   /** Room kept per frame beyond its JSON length (core `ingest::FRAME_SLACK`). */
-  INGEST_FRAME_SLACK: number;
+  frameSlack: number;
+  stops: string[];
 }
 
 const native = binding<EncoderBinding>();
@@ -108,20 +125,40 @@ export interface IngestState {
   blocked: Uint8Array;
 }
 
+/** `ingest`'s stop names, by native stop code (0 = end, then core `ingest::Irregular::code`). */
+const INGEST_STOPS = ['end', 'not-a-trade', 'unknown-symbol', 'blocked', 'first-trade', 'out-of-sequence', 'encode-failed'] as const;
+
 /**
- * Slots of the io array of an ingest session (crates/perp-signal-node/src/ingest_session.rs):
- * request flag, first frame, frame count, output offset (in); frames consumed, stop code, output
- * bytes (out); then 3 f64 per consumed frame from IO_META.
+ * The ingest session's protocol (crates/perp-signal-node/src/ingest_session.rs), as the addon
+ * defines it: slots of its io array (request flag, first frame, frame count, output offset in;
+ * frames consumed, stop code, output bytes out; then 3 f64 per consumed frame from `meta`), the
+ * call's results and the frame slack. An addon whose stop names differ from the ones this file
+ * types was built from other sources: refuse it here rather than misread its stops.
  */
-const IO_REQUEST = 0;
-const IO_FROM = 1;
-const IO_COUNT = 2;
-const IO_OUT_AT = 3;
-const IO_CONSUMED = 4;
-const IO_STOP = 5;
-const IO_OUT_LEN = 6;
-const IO_META = 8;
-const INGEST_RAN = 0;
+const LAYOUT = ingestLayout();
+
+function ingestLayout(): IngestLayout {
+  const layout = typeof native.ingestLayout === 'function' ? native.ingestLayout() : undefined;
+  const stops = layout?.stops.join(', ') ?? 'none';
+  if (layout === undefined || stops !== INGEST_STOPS.join(', ')) {
+    throw new PerpSignalError(
+      'E_INTERNAL',
+      `the native addon's ingest stops (${stops}) are not this package's (${INGEST_STOPS.join(', ')}): ` +
+        'the addon was built from other sources; rebuild it (npm run build:native) or reinstall the package',
+    );
+  }
+  return layout;
+}
+const IO_REQUEST = LAYOUT.request;
+const IO_FROM = LAYOUT.from;
+const IO_COUNT = LAYOUT.count;
+const IO_OUT_AT = LAYOUT.outAt;
+const IO_CONSUMED = LAYOUT.consumed;
+const IO_STOP = LAYOUT.stop;
+const IO_OUT_LEN = LAYOUT.outLen;
+const IO_META = LAYOUT.meta;
+const INGEST_RAN = LAYOUT.ran;
+const FRAME_SLACK = LAYOUT.frameSlack;
 /**
  * `ingest` writes its frames into this much memory, one run after the other, and takes a new
  * slab when the next run might not fit: bytes once handed out are never written again, so a
@@ -129,8 +166,6 @@ const INGEST_RAN = 0;
  */
 const OUT_SLAB = 1 << 20;
 
-/** `ingest`'s stop codes, indexed by the native stop number (0 = end, then core `ingest::Irregular::code`). */
-const INGEST_STOPS = ['end', 'not-a-trade', 'unknown-symbol', 'blocked', 'first-trade', 'out-of-sequence', 'encode-failed'] as const;
 
 /** Why `ingest` stopped: 'end' (every frame consumed), else what makes the next frame irregular. */
 export type IngestStop = (typeof INGEST_STOPS)[number];
@@ -241,7 +276,7 @@ export class Encoder {
     if (this.io.length < IO_META + 3 * n) this.growIo(n);
     const ends = frames.ends;
     const bytes = n > 0 && frames.count <= ends.length ? ends[frames.count - 1] - (from > 0 ? ends[from - 1] : 0) : 0;
-    const need = bytes + native.INGEST_FRAME_SLACK * Math.max(n, 0);
+    const need = bytes + FRAME_SLACK * Math.max(n, 0);
     if (this.out.length - this.outAt < need) {
       this.out = Buffer.allocUnsafeSlow(Math.max(OUT_SLAB, need));
       this.outAt = 0;

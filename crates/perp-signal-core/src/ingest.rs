@@ -92,6 +92,28 @@ pub enum Irregular {
 }
 
 impl Irregular {
+    /// Every kind, in code order (code = position + 1).
+    pub const ALL: [Irregular; 6] = [
+        Irregular::NotATrade,
+        Irregular::UnknownSymbol,
+        Irregular::Blocked,
+        Irregular::FirstTrade,
+        Irregular::OutOfSequence,
+        Irregular::EncodeFailed,
+    ];
+
+    /// Stable name for the binding's callers (kebab-case).
+    pub fn name(self) -> &'static str {
+        match self {
+            Irregular::NotATrade => "not-a-trade",
+            Irregular::UnknownSymbol => "unknown-symbol",
+            Irregular::Blocked => "blocked",
+            Irregular::FirstTrade => "first-trade",
+            Irregular::OutOfSequence => "out-of-sequence",
+            Irregular::EncodeFailed => "encode-failed",
+        }
+    }
+
     /// Stable small number for the binding.
     pub fn code(self) -> u8 {
         match self {
@@ -238,6 +260,17 @@ mod tests {
             l = sym.to_lowercase(),
             t = 1723161256000 + id % 1000,
         )
+    }
+
+    #[test]
+    fn irregular_codes_follow_all_and_names_are_distinct() {
+        for (i, k) in Irregular::ALL.iter().enumerate() {
+            assert_eq!(usize::from(k.code()), i + 1, "{k:?}");
+        }
+        let mut names: Vec<_> = Irregular::ALL.iter().map(|k| k.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Irregular::ALL.len());
     }
 
     fn enc() -> v2::Encoder {

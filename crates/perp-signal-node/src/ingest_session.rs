@@ -37,14 +37,53 @@ pub const OUT_LEN: usize = 6;
 /// First slot of the per-trade meta: 3 f64 per consumed frame (asset, tradeId, tradeTime).
 pub const META: usize = 8;
 
-/// Room `run_within` wants per frame beyond its JSON length (core `ingest::FRAME_SLACK`), for
-/// `Encoder.ingest` to size its output slab by the same number.
-#[napi(js_name = "INGEST_FRAME_SLACK")]
-pub const INGEST_FRAME_SLACK: u32 = ingest::FRAME_SLACK as u32;
-
 /// `ingestBound()` results.
 pub const RAN: u32 = 0;
 pub const NOT_BOUND: u32 = 1;
+
+/// The `io` slots, `ingestBound()`'s results and the stop names, for `Encoder.ingest` to read once
+/// at load: one definition of the protocol, and a stale addon beside newer JS is caught there.
+#[napi(object)]
+pub struct IngestLayout {
+    pub request: u32,
+    pub from: u32,
+    pub count: u32,
+    pub out_at: u32,
+    pub consumed: u32,
+    pub stop: u32,
+    pub out_len: u32,
+    pub meta: u32,
+    pub ran: u32,
+    pub not_bound: u32,
+    /// Room `run_within` wants per frame beyond its JSON length (core `ingest::FRAME_SLACK`), for
+    /// `Encoder.ingest` to size its output slab by the same number.
+    pub frame_slack: u32,
+    /// Stop names by stop code: "end", then core `ingest::Irregular` by `code()`. The other codes
+    /// (`STOP_META_FULL`, `STOP_OUT_FULL`) mean "room ran out, call again": "end" to the caller.
+    pub stops: Vec<String>,
+}
+
+#[napi(js_name = "ingestLayout")]
+pub fn ingest_layout() -> IngestLayout {
+    let slot = |s: usize| s as u32;
+    IngestLayout {
+        request: slot(REQUEST),
+        from: slot(FROM),
+        count: slot(COUNT),
+        out_at: slot(OUT_AT),
+        consumed: slot(CONSUMED),
+        stop: slot(STOP),
+        out_len: slot(OUT_LEN),
+        meta: slot(META),
+        ran: RAN,
+        not_bound: NOT_BOUND,
+        frame_slack: ingest::FRAME_SLACK as u32,
+        stops: std::iter::once("end")
+            .chain(ingest::Irregular::ALL.iter().map(|k| k.name()))
+            .map(String::from)
+            .collect(),
+    }
+}
 
 /// Stop codes written to `io[STOP]`: 0 = every frame consumed, 1.. = `ingest::Irregular::code`,
 /// then these two (call again: the next call continues where this one stopped).
