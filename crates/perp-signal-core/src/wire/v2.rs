@@ -28,6 +28,8 @@ pub const TYPE_LITERAL: u8 = 0xff;
 /// Scale guessed from a reference value is capped: an over-large scale costs bytes on every trade,
 /// a too-small one costs one scale change on the first trade that needs more.
 const MAX_INFERRED_SCALE: u8 = 8;
+/// Bytes of the smallest asset record of a header or snapshot.
+const MIN_ASSET_RECORD: usize = 9;
 
 /// What both sides know about one asset: the values the next deltas run from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,8 +79,9 @@ impl State {
             )));
         }
         let n = n as usize;
-        // The smallest asset record is 10 bytes: refuse a lying count before allocating for it.
-        if r.remaining() < n * 10 {
+        // The smallest asset record is 9 bytes (symbol length, a 1-byte symbol, two scales, four
+        // 1-byte varints and a type code): refuse a lying count before allocating for it.
+        if r.remaining() < n * MIN_ASSET_RECORD {
             return Err(CodecError::Truncated { offset: r.buf.len() });
         }
         let mut assets: Vec<Asset> = Vec::with_capacity(n);
