@@ -423,6 +423,13 @@ impl Decoder {
         let dp = r.ivarint()?;
         let qty = r.uvarint()?;
         r.end()?;
+        // The encoder writes at most i64::MAX units; more is corruption, and would wrap to a
+        // negative quantity wherever it is handled as signed (formatting, columns).
+        if qty > i64::MAX as u64 {
+            return Err(CodecError::Overflow(format!(
+                "quantity of {qty} units of 1e-5 is past what wire v1 carries"
+            )));
+        }
         let time = st
             .time
             .checked_add(dt)

@@ -395,3 +395,20 @@ fn messages_are_the_spec_bytes_on_both_sides_of_the_short_path_limit() {
         assert_eq!(bare.state(), enc.state());
     }
 }
+
+/// A v1 quantity is at most i64::MAX units (the encoder never writes more); a frame claiming more
+/// is refused rather than handed on to be printed as a negative quantity.
+#[test]
+fn a_quantity_past_i64_is_refused_not_wrapped() {
+    let e = Encoder::new(&[spec("BTCUSDT", "100")], 1000).unwrap();
+    let mut d = Decoder::from_header(&e.header(), None).unwrap();
+    let mut msg = vec![0x00, 0x00, 0x00];
+    put_uvarint(&mut msg, i64::MAX as u64);
+    assert_eq!(d.decode(&msg).unwrap().qty, i64::MAX as u64);
+    for qty in [1u64 << 63, u64::MAX] {
+        let mut msg = vec![0x00, 0x00, 0x00];
+        put_uvarint(&mut msg, qty);
+        assert_eq!(d.decode(&msg).unwrap_err().code(), "E_OVERFLOW", "{qty}");
+    }
+    assert_eq!(d.state()[0].time, 1000, "errors leave the state alone");
+}
