@@ -300,6 +300,16 @@ export class Encoder {
     const { pool, ends } = frames;
     const { lastIds, blocked } = state;
     const { io, out } = this;
+    // The native run reads and writes these arrays as memory no one else touches while it runs
+    // (ingest_session.rs, SAFETY): true of a thread's own buffers, not of shared ones.
+    for (const [name, a] of [['pool', pool], ['ends', ends], ['lastIds', lastIds], ['blocked', blocked]] as const) {
+      if (Object.prototype.toString.call(a.buffer) === '[object SharedArrayBuffer]') {
+        throw new PerpSignalError(
+          'E_INVALID_ARG',
+          `Encoder.ingest: ${name} is a view of a SharedArrayBuffer, which another thread may write while the encoder reads it; copy it into an ArrayBuffer of this thread`,
+        );
+      }
+    }
     nativeCall(() => this.native.bindIngest(pool, ends, lastIds, blocked, io, out));
     const lengths = [pool.byteLength, ends.byteLength, lastIds.byteLength, blocked.byteLength, io.byteLength, out.byteLength];
     this.bound = { pool, ends, lastIds, blocked, io, out, lengths };
