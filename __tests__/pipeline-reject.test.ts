@@ -8,24 +8,11 @@ import { Decoder, Encoder } from '../ts/codec';
 import type { DecodedMessage, WireVersion } from '../ts/codec';
 import { Pipeline, type Transport } from '../ts/pipeline';
 import type { GapEvent, Trade } from '../ts/types';
-import { assetSpecs } from './helpers/stream';
+import { assetSpecs, oneTrade } from './helpers/stream';
 
 const REF = 1_723_100_000_000;
 
-function trade(tradeId: number, price: string): Trade {
-  return {
-    symbol: 'BTCUSDT',
-    tradeTime: REF + tradeId,
-    eventTime: REF + tradeId,
-    tradeId,
-    price,
-    qty: '0.006',
-    maker: false,
-    type: 'MARKET',
-    recvWallNs: 0n,
-    recvMonoNs: 0n,
-  };
-}
+const trade = (tradeId: number, price: string): Trade => oneTrade('BTCUSDT', tradeId, price, REF);
 
 function setUp(wire: WireVersion): {
   source: EventEmitter;
