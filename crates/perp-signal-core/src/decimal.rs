@@ -221,6 +221,10 @@ pub fn to_scaled(s: &[u8], scale: u8) -> Result<Option<u64>, CodecError> {
 
 /// Appends `v` x 10^-scale with exactly `scale` decimals (`6180030, 2` -> `"61800.30"`).
 pub fn write_fixed(out: &mut Vec<u8>, v: u64, scale: u8) {
+    // 20 digits, a point and a leading zero fit 24 bytes up to scale 22; wire scales stop at 18.
+    if scale > 22 {
+        return write_fixed_wide(out, v, scale);
+    }
     let mut buf = [0u8; 24];
     let mut i = buf.len();
     let mut v = v;
@@ -239,6 +243,15 @@ pub fn write_fixed(out: &mut Vec<u8>, v: u64, scale: u8) {
         }
     }
     out.extend_from_slice(&buf[i..]);
+}
+
+/// [`write_fixed`] past 22 decimals: every u64 is below 10^20, so the integer part is 0.
+#[cold]
+fn write_fixed_wide(out: &mut Vec<u8>, v: u64, scale: u8) {
+    let digits = v.to_string();
+    out.extend_from_slice(b"0.");
+    out.resize(out.len() + usize::from(scale) - digits.len(), b'0');
+    out.extend_from_slice(digits.as_bytes());
 }
 
 /// Like [`write_fixed`] for a signed value.
@@ -376,6 +389,21 @@ mod tests {
         v.clear();
         write_trimmed(&mut v, -150, 5);
         assert_eq!(v, b"-0.0015");
+    }
+
+    #[test]
+    fn formats_any_scale_without_panicking() {
+        assert_eq!(fixed_string(6180030, 22), "0.0000000000000006180030");
+        assert_eq!(fixed_string(5, 25), format!("0.{}5", "0".repeat(24)));
+        assert_eq!(fixed_string(0, 23), format!("0.{}", "0".repeat(23)));
+        assert_eq!(fixed_string(u64::MAX, 30), "0.000000000018446744073709551615");
+        assert_eq!(
+            fixed_string(u64::MAX, 255),
+            format!("0.{}18446744073709551615", "0".repeat(235))
+        );
+        let mut v = Vec::new();
+        write_trimmed(&mut v, -50, 40);
+        assert_eq!(v, format!("-0.{}5", "0".repeat(38)).into_bytes());
     }
 
     #[test]

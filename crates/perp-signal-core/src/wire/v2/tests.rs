@@ -470,3 +470,26 @@ fn the_smallest_asset_records_an_encoder_writes_are_decoded() {
     lie[5] = 3;
     assert_eq!(Decoder::from_header(&lie).unwrap_err().code(), "E_TRUNCATED");
 }
+
+/// A state handed to `from_state` is checked like a header: a scale past MAX_SCALE would make the
+/// encoder scale values by a clamped power of ten, i.e. encode wrong prices.
+#[test]
+fn from_state_refuses_what_a_header_would() {
+    let good = Encoder::new(&[spec("BTCUSDT", "1", Some(2), Some(3))], 0)
+        .unwrap()
+        .state()
+        .clone();
+    assert_eq!(Encoder::from_state(good.clone()).unwrap().state(), &good);
+    let mut bad = good.clone();
+    bad.assets[0].price_scale = 30;
+    assert_eq!(Encoder::from_state(bad).unwrap_err().code(), "E_BAD_HEADER");
+    let mut bad = good.clone();
+    bad.assets[0].qty_scale = 19;
+    assert_eq!(Encoder::from_state(bad).unwrap_err().code(), "E_BAD_HEADER");
+    let mut bad = good.clone();
+    bad.assets[0].kind = b"".to_vec();
+    assert!(Encoder::from_state(bad).is_err());
+    let mut bad = good;
+    bad.assets.push(bad.assets[0].clone());
+    assert!(Encoder::from_state(bad).is_err());
+}
