@@ -28,7 +28,7 @@ const POW10: [u64; 20] = [
     10_000_000_000_000_000_000,
 ];
 
-/// 10^n for n <= 19.
+/// 10^n for n <= 19 (larger n give 10^19: callers keep n within the wire's scales).
 #[inline]
 pub fn pow10(n: u8) -> u64 {
     POW10[usize::from(n.min(19))]
@@ -190,7 +190,11 @@ impl Parsed {
             return None;
         }
         if scale >= self.written {
-            self.digits.checked_mul(pow10(scale - self.written))
+            // 10^20 and up is past a u64 (pow10 would clamp it): only zero scales that far.
+            match scale - self.written {
+                k if k > 19 => (self.digits == 0).then_some(0),
+                k => self.digits.checked_mul(pow10(k)),
+            }
         } else {
             // Only zeros are dropped here (needed <= scale).
             Some(self.digits / pow10(self.written - scale))
@@ -404,6 +408,16 @@ mod tests {
         let mut v = Vec::new();
         write_trimmed(&mut v, -50, 40);
         assert_eq!(v, format!("-0.{}5", "0".repeat(38)).into_bytes());
+    }
+
+    #[test]
+    fn scales_past_19_decimals_overflow_instead_of_clamping() {
+        assert_eq!(to_scaled(b"1", 19).unwrap(), Some(10_000_000_000_000_000_000));
+        assert_eq!(to_scaled(b"1", 20).unwrap(), None);
+        assert_eq!(to_scaled(b"1", 30).unwrap(), None);
+        assert_eq!(to_scaled(b"0.5", 30).unwrap(), None);
+        assert_eq!(to_scaled(b"0.000", 255).unwrap(), Some(0));
+        assert_eq!(parse(b"2").unwrap().rounded(40), None);
     }
 
     #[test]
