@@ -50,5 +50,10 @@ describe('native binding round trip', () => {
   it('rejects values a u64 cannot hold with E_INVALID_ARG', () => {
     expect(() => encodeUvarints([-1n])).toThrow(expect.objectContaining({ code: 'E_INVALID_ARG' }));
     expect(() => encodeUvarints([2n ** 64n])).toThrow(expect.objectContaining({ code: 'E_INVALID_ARG' }));
+    // Numbers that are no integer: the same typed error, naming the value (not a bare RangeError).
+    for (const v of [1.5, NaN, Infinity, -1]) {
+      expect(() => encodeUvarints([3, v])).toThrow(expect.objectContaining({ code: 'E_INVALID_ARG', message: expect.stringContaining(String(v)) }));
+    }
+    expect(decodeUvarints(encodeUvarints([0, 2 ** 60]))).toEqual([0n, 2n ** 60n]);
   });
 });

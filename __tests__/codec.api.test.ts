@@ -42,6 +42,28 @@ describe('encoder errors', () => {
     expect(errorOf(() => new Encoder({ wire: 'v1', assets: dup })).code).toBe('E_BAD_ASSETS');
   });
 
+  it('refuses non-ASCII text whose low byte is a digit or letter, instead of reading it as one', () => {
+    // U+0131 and U+0661 have the low bytes of '1' and 'a'; U+0141 that of 'A'.
+    const e = new Encoder({ wire: 'v2', assets: SYNTHETIC_ASSETS, refTime: 0 });
+    const before = e.header();
+    for (const [t, code, shown] of [
+      [trade('BTCUSDT', 1, 1, '\u0131.00', '1'), 'E_BAD_DECIMAL', '\u0131.00'],
+      [trade('BTCUSDT', 1, 1, '61800.30', '0.0\u0131'), 'E_BAD_DECIMAL', '0.0\u0131'],
+      [trade('BTCUSDT', 1, 1, '\u0661', '1'), 'E_BAD_DECIMAL', '\u0661'],
+      [{ ...trade('BTCUSDT', 1, 1, '61800.30', '1'), type: '\u0141DL' }, 'E_INVALID_ARG', '\u0141DL'],
+    ] as const) {
+      for (const batch of [[t], [trade('BTCUSDT', 1, 1, '61800.30', '1'), { ...t, tradeId: 2 }]]) {
+        const err = errorOf(() => e.encodeBatch(batch));
+        expect(err.code).toBe(code);
+        expect(err.message).toContain(shown);
+        expect(err.message).toMatch(new RegExp(`trade #${batch.length - 1}`));
+      }
+    }
+    expect(e.header().equals(before)).toBe(true);
+    // ASCII goes through as before.
+    expect(new Decoder(before).decode(e.encode(trade('BTCUSDT', 1, 1, '61800.30', '1')))).toMatchObject({ price: '61800.30' });
+  });
+
   it('encodeBatch is all or nothing and names the failing trade', () => {
     const e = new Encoder({ wire: 'v2', assets: SYNTHETIC_ASSETS, refTime: 0 });
     const good = syntheticTrades(10, 3);

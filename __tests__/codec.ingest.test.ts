@@ -103,4 +103,30 @@ describe('Encoder.ingest stops and errors', () => {
     const state = ids();
     expect(e.ingest(raw, 0, state).framed.equals(enc().ingest(raw, 0, ids()).framed)).toBe(true);
   });
+
+  it('refuses arrays over a SharedArrayBuffer: another thread could write them while Rust reads them', () => {
+    const raw = pool(next);
+    const shared = <T extends Uint8Array | Uint32Array | Float64Array>(a: T, make: (b: SharedArrayBuffer) => T): T => {
+      const s = make(new SharedArrayBuffer(a.byteLength));
+      s.set(a as never);
+      return s;
+    };
+    const ids = (): IngestState => ({ lastIds: new Float64Array([t0.tradeId, NaN]), blocked: new Uint8Array(2) });
+    const cases: [RawFrames, IngestState, string][] = [
+      [{ ...raw, pool: shared(raw.pool, (b) => new Uint8Array(b)) }, ids(), 'pool'],
+      [{ ...raw, ends: shared(raw.ends, (b) => new Uint32Array(b)) }, ids(), 'ends'],
+      [raw, { ...ids(), lastIds: shared(ids().lastIds, (b) => new Float64Array(b)) }, 'lastIds'],
+      [raw, { ...ids(), blocked: shared(ids().blocked, (b) => new Uint8Array(b)) }, 'blocked'],
+    ];
+    for (const [f, state, what] of cases) {
+      const e = enc();
+      const before = Array.from(state.lastIds);
+      const err = errorOf(() => e.ingest(f, 0, state));
+      expect(err).toMatchObject({ code: 'E_INVALID_ARG' });
+      expect((err as Error).message).toContain(what);
+      expect(Array.from(state.lastIds)).toEqual(before);
+      // Nothing was encoded: the encoder gives the bytes a fresh one gives.
+      expect(e.ingest(raw, 0, ids()).framed.equals(enc().ingest(raw, 0, ids()).framed)).toBe(true);
+    }
+  });
 });

@@ -3,6 +3,7 @@
  * on `<prefix>.trades.<SYMBOL>`, snapshot bootstrap and late join, per-asset sequence gap detection
  * and resync, client reconnects and a server restart, and the forwarder's consumer count.
  */
+import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -11,12 +12,14 @@ import { connect } from '@nats-io/transport-node';
 import { Decoder, Encoder, frame, splitFrames } from '../ts/codec';
 import { NatsConsumer } from '../ts/clients/nats';
 import { NatsPublisher } from '../ts/transports/nats';
+import { Pipeline } from '../ts/pipeline';
 import { PerpSignalError } from '../ts/errors';
 import type { Trade } from '../ts/types';
 import { NatsServer } from './helpers/nats-server';
 import { fixtureTrades } from './oracle/fixture';
 import { waitFor } from './source.helpers';
 import { key, Recorder, twoAssetStream } from './helpers/nats-feed';
+import { oneTrade } from './helpers/stream';
 
 jest.setTimeout(60_000);
 
@@ -489,6 +492,28 @@ describe('NATS publisher and consumer', () => {
     const ids = got.map((t) => trades.findIndex((x) => x.symbol === t.symbol && x.tradeId === t.tradeId));
     for (let i = 1; i < ids.length; i++) expect(ids[i]).toBeGreaterThan(ids[i - 1]);
     expect(got.length).toBeLessThan(trades.length);
+  });
+
+  it('makes a gap the pipeline could not write as a notice a hole in the asset sequence: consumers say lost and resync', async () => {
+    const enc = new Encoder({ wire: 'v2', assets: ASSETS });
+    const pub = await publisher(enc);
+    const c = await consumer();
+    const source = Object.assign(new EventEmitter(), { start: async () => undefined, stop: async () => undefined });
+    const pipeline = new Pipeline({ source, encoder: enc, transports: [pub], heartbeatMs: 0 });
+    await pipeline.start();
+    const t = (symbol: string, tradeId: number, price: string): Trade => oneTrade(symbol, tradeId, price, 1_723_161_256_000);
+    // BTC's first trade (id 0) cannot be encoded, and a gap from id -1 cannot be written either:
+    // without a signal, trade 1 would look like the next one after the snapshot's state.
+    for (const x of [t('ETHUSDT', 5, '2500.10'), t('BTCUSDT', 0, '1e-8'), t('BTCUSDT', 1, '61800.40')]) source.emit('trade', x);
+    pipeline.flush();
+    expect(pipeline.rejected).toBe(1);
+    await c.rec.until(() => c.rec.count('synced') >= 2, 'a resync after the hole');
+    expect(c.rec.events.find((e) => e.kind === 'lost')).toMatchObject({ kind: 'lost', reason: 'lost', symbol: 'BTCUSDT' });
+    source.emit('trade', t('BTCUSDT', 2, '61800.50'));
+    pipeline.flush();
+    await c.rec.until(() => c.rec.trades().some((x) => x.tradeId === 2), 'the trade after the resync');
+    expect(c.rec.trades().map((x) => `${x.symbol} ${x.tradeId} ${x.price}`)).toEqual(['ETHUSDT 5 2500.10', 'BTCUSDT 2 61800.50']);
+    await pipeline.stop();
   });
 
   it('counts its consumers', async () => {

@@ -136,10 +136,26 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     // A gap notice belongs after the trades before it: flush first to keep stream order.
     this.flush();
     this.opts.stats?.gap(g.symbol);
-    const payload = this.opts.encoder.gap(g);
+    const payload = this.gapNotice(g);
     if (payload) this.send(frame(payload));
     else for (const t of this.opts.transports) t.uncarriedGap?.(g);
   };
+  /**
+   * The gap's notice, or null when the wire has none for it (v1) or cannot write this one (a
+   * rejected trade of id 0 has no last id): the transports then say so their own way. Never
+   * throws: a gap that escaped as an exception would end the process and lose every later trade.
+   */
+  private gapNotice(g: GapEvent): Buffer | null {
+    try {
+      return this.opts.encoder.gap(g);
+    } catch (e) {
+      this.logger.error('gap notice could not be encoded; the transports signal the gap instead', {
+        ...g,
+        error: e instanceof Error ? e.message : String(e),
+      });
+      return null;
+    }
+  }
   private port?: IngestPort;
   private draining = false;
   /** Trades that could not be encoded (logged one by one); the consumer sees them as a gap. */

@@ -1,4 +1,4 @@
-import { nativeCall } from './errors';
+import { nativeCall, PerpSignalError } from './errors';
 import { binding } from './native';
 
 /** The part of the addon this module wraps (crates/perp-signal-node/src/varint.rs). */
@@ -11,7 +11,12 @@ const native = binding<VarintBinding>();
 
 /** Encodes unsigned integers (0..2^64-1) as concatenated LEB128 varints. */
 export function encodeUvarints(values: readonly (bigint | number)[]): Buffer {
-  const big = values.map((v) => BigInt(v));
+  const big = values.map((v, i) => {
+    if (typeof v === 'number' && !(Number.isInteger(v) && v >= 0)) {
+      throw new PerpSignalError('E_INVALID_ARG', `varint value #${i} is ${v}: varint values must be integers in 0..2^64-1`);
+    }
+    return BigInt(v);
+  });
   return nativeCall(() => native.encodeUvarints(big));
 }
 

@@ -86,6 +86,22 @@ export function makeTrades(n: number, seed = 1, models: AssetModel[] = ASSETS, s
 }
 
 /** A decimal string in canonical form: no leading or trailing zeros that carry no value. */
+/** One trade with the given id and price (time = base + id ms, qty 0.006), for tests of single trades. */
+export function oneTrade(symbol: string, tradeId: number, price: string, baseMs = 1_723_100_000_000): Trade {
+  return {
+    symbol,
+    tradeTime: baseMs + tradeId,
+    eventTime: baseMs + tradeId,
+    tradeId,
+    price,
+    qty: '0.006',
+    maker: false,
+    type: 'MARKET',
+    recvWallNs: 0n,
+    recvMonoNs: 0n,
+  };
+}
+
 export function canon(s: string): string {
   let t = s.trim();
   const neg = t.startsWith('-');

@@ -58,6 +58,8 @@ const native = binding<EncoderBinding>();
 
 /** f64 slots per trade of a packed batch (crates/perp-signal-node/src/codec.rs `SLOTS`). */
 const SLOTS = 7;
+/** A character that Latin-1 packing would not carry as itself. */
+const NON_ASCII = /[^\x00-\x7f]/;
 
 /**
  * A consumer that starts now: send it `header` first, then pass every later framed batch through
@@ -335,6 +337,16 @@ export class Encoder {
     const { pool, ends } = frames;
     const { lastIds, blocked } = state;
     const { io, out } = this;
+    // The native run reads and writes these arrays as memory no one else touches while it runs
+    // (ingest_session.rs, SAFETY): true of a thread's own buffers, not of shared ones.
+    for (const [name, a] of [['pool', pool], ['ends', ends], ['lastIds', lastIds], ['blocked', blocked]] as const) {
+      if (Object.prototype.toString.call(a.buffer) === '[object SharedArrayBuffer]') {
+        throw new PerpSignalError(
+          'E_INVALID_ARG',
+          `Encoder.ingest: ${name} is a view of a SharedArrayBuffer, which another thread may write while the encoder reads it; copy it into an ArrayBuffer of this thread`,
+        );
+      }
+    }
     nativeCall(() => this.native.bindIngest(pool, ends, lastIds, blocked, io, out));
     const lengths = [pool.byteLength, ends.byteLength, lastIds.byteLength, blocked.byteLength, io.byteLength, out.byteLength];
     this.bound = { pool, ends, lastIds, blocked, io, out, lengths };
@@ -355,7 +367,13 @@ export class Encoder {
     return v;
   }
 
-  /** Packs trades for one native call: numbers in a reused Float64Array, strings in one buffer. */
+  /**
+   * Packs trades for one native call: numbers in a reused Float64Array, strings in one buffer.
+   * Latin-1 (one byte per character, so the lengths are the strings' own) while the text is ASCII,
+   * as every exchange string is; otherwise UTF-8 with byte lengths, so that the encoder sees the
+   * characters as they are and refuses them (Latin-1 keeps only each character's low byte, which
+   * made U+0131 a '1').
+   */
   private packed(trades: readonly Trade[], framed: boolean): Buffer {
     const n = trades.length;
     if (this.nums.length < SLOTS * n) this.nums = new Float64Array(SLOTS * n);
@@ -373,8 +391,17 @@ export class Encoder {
       nums[k + 6] = t.type.length;
       text += t.price + t.qty + t.type;
     }
+    const ascii = !NON_ASCII.test(text);
+    if (!ascii) {
+      for (let i = 0; i < n; i++) {
+        const t = trades[i];
+        nums[SLOTS * i + 4] = Buffer.byteLength(t.price);
+        nums[SLOTS * i + 5] = Buffer.byteLength(t.qty);
+        nums[SLOTS * i + 6] = Buffer.byteLength(t.type);
+      }
+    }
     const numBytes = Buffer.from(nums.buffer, nums.byteOffset, SLOTS * 8 * n);
-    return nativeCall(() => this.native.encodePacked(numBytes, Buffer.from(text, 'latin1'), framed));
+    return nativeCall(() => this.native.encodePacked(numBytes, Buffer.from(text, ascii ? 'latin1' : 'utf8'), framed));
   }
 
   /** Header payload holding the current encoder state. */

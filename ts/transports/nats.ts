@@ -20,6 +20,7 @@ import { frameAssets, NO_ASSET } from './nats-route';
 import { PerpSignalError } from '../errors';
 import { noopLogger, RateLimitedLog, type Logger } from '../observe/logger';
 import type { Transport } from '../pipeline';
+import type { GapEvent } from '../types';
 import {
   encodePresence,
   natsSubjects,
@@ -212,6 +213,17 @@ export class NatsPublisher implements Transport {
       }
     }
     this.probe();
+  }
+
+  /**
+   * Trades of `g.symbol` are missing and no gap notice carries it (the pipeline could not write
+   * one): skip a number of the asset's `Perp-Seq`, so its consumers see a hole at its next frame,
+   * say lost and resync, as for a dropped message.
+   */
+  uncarriedGap(g: GapEvent): void {
+    const a = this.encoder.symbols.indexOf(g.symbol);
+    if (a >= 0) this.seqs[a] += 1;
+    else for (let i = 0; i < this.seqs.length; i++) this.seqs[i] += 1;
   }
 
   /**

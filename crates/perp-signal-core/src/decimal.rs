@@ -28,7 +28,7 @@ const POW10: [u64; 20] = [
     10_000_000_000_000_000_000,
 ];
 
-/// 10^n for n <= 19.
+/// 10^n for n <= 19 (larger n give 10^19: callers keep n within the wire's scales).
 #[inline]
 pub fn pow10(n: u8) -> u64 {
     POW10[usize::from(n.min(19))]
@@ -190,7 +190,11 @@ impl Parsed {
             return None;
         }
         if scale >= self.written {
-            self.digits.checked_mul(pow10(scale - self.written))
+            // 10^20 and up is past a u64 (pow10 would clamp it): only zero scales that far.
+            match scale - self.written {
+                k if k > 19 => (self.digits == 0).then_some(0),
+                k => self.digits.checked_mul(pow10(k)),
+            }
         } else {
             // Only zeros are dropped here (needed <= scale).
             Some(self.digits / pow10(self.written - scale))
@@ -221,6 +225,10 @@ pub fn to_scaled(s: &[u8], scale: u8) -> Result<Option<u64>, CodecError> {
 
 /// Appends `v` x 10^-scale with exactly `scale` decimals (`6180030, 2` -> `"61800.30"`).
 pub fn write_fixed(out: &mut Vec<u8>, v: u64, scale: u8) {
+    // 20 digits, a point and a leading zero fit 24 bytes up to scale 22; wire scales stop at 18.
+    if scale > 22 {
+        return write_fixed_wide(out, v, scale);
+    }
     let mut buf = [0u8; 24];
     let mut i = buf.len();
     let mut v = v;
@@ -239,6 +247,15 @@ pub fn write_fixed(out: &mut Vec<u8>, v: u64, scale: u8) {
         }
     }
     out.extend_from_slice(&buf[i..]);
+}
+
+/// [`write_fixed`] past 22 decimals: every u64 is below 10^20, so the integer part is 0.
+#[cold]
+fn write_fixed_wide(out: &mut Vec<u8>, v: u64, scale: u8) {
+    let digits = v.to_string();
+    out.extend_from_slice(b"0.");
+    out.resize(out.len() + usize::from(scale) - digits.len(), b'0');
+    out.extend_from_slice(digits.as_bytes());
 }
 
 /// Like [`write_fixed`] for a signed value.
@@ -376,6 +393,31 @@ mod tests {
         v.clear();
         write_trimmed(&mut v, -150, 5);
         assert_eq!(v, b"-0.0015");
+    }
+
+    #[test]
+    fn formats_any_scale_without_panicking() {
+        assert_eq!(fixed_string(6180030, 22), "0.0000000000000006180030");
+        assert_eq!(fixed_string(5, 25), format!("0.{}5", "0".repeat(24)));
+        assert_eq!(fixed_string(0, 23), format!("0.{}", "0".repeat(23)));
+        assert_eq!(fixed_string(u64::MAX, 30), "0.000000000018446744073709551615");
+        assert_eq!(
+            fixed_string(u64::MAX, 255),
+            format!("0.{}18446744073709551615", "0".repeat(235))
+        );
+        let mut v = Vec::new();
+        write_trimmed(&mut v, -50, 40);
+        assert_eq!(v, format!("-0.{}5", "0".repeat(38)).into_bytes());
+    }
+
+    #[test]
+    fn scales_past_19_decimals_overflow_instead_of_clamping() {
+        assert_eq!(to_scaled(b"1", 19).unwrap(), Some(10_000_000_000_000_000_000));
+        assert_eq!(to_scaled(b"1", 20).unwrap(), None);
+        assert_eq!(to_scaled(b"1", 30).unwrap(), None);
+        assert_eq!(to_scaled(b"0.5", 30).unwrap(), None);
+        assert_eq!(to_scaled(b"0.000", 255).unwrap(), Some(0));
+        assert_eq!(parse(b"2").unwrap().rounded(40), None);
     }
 
     #[test]

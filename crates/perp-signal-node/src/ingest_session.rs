@@ -178,7 +178,8 @@ impl Session {
 
     fn run(&mut self) -> Result<u32> {
         // SAFETY: JS runs on this thread only, and not while this native call runs, so nothing
-        // else reads or writes these arrays until we return; the references taken at bind keep
+        // else reads or writes these arrays until we return (the caller refuses arrays over a
+        // SharedArrayBuffer, the one kind another thread could write meanwhile); the references taken at bind keep
         // their memory alive (typed arrays' memory does not move once napi has read its address);
         // bind checked that the arrays do not overlap, so the exclusive slices do not alias each
         // other or the shared ones. The one caller (ts/codec/encoder.ts `Encoder.ingest`) checks

@@ -60,6 +60,15 @@ fn units_slow(symbol: &str, field: &str, value: &[u8]) -> Result<u64, CodecError
     }
 }
 
+/// The header's one timestamp is a u64 and a late joiner's offsets are differences of asset
+/// times, so every time the encoder keeps is ms since the epoch: 0..=i64::MAX.
+#[cold]
+fn before_epoch(symbol: &str, time: i64) -> CodecError {
+    CodecError::InvalidArg(format!(
+        "{symbol}: trade time {time} is before the Unix epoch; wire v1 carries ms since the epoch (>= 0)"
+    ))
+}
+
 #[cold]
 fn too_large(symbol: &str, field: &str, value: &[u8]) -> CodecError {
     CodecError::Overflow(format!(
@@ -143,10 +152,10 @@ impl Encoder {
         let sym = &self.symbols[t.asset];
         let price = units(sym, "price", t.price)? as i64;
         let qty = units(sym, "quantity", t.qty)?;
-        let dt = t
-            .time
-            .checked_sub(st.time)
-            .ok_or_else(|| CodecError::Overflow(format!("{sym}: time {} overflows the delta", t.time)))?;
+        if t.time < 0 {
+            return Err(before_epoch(sym, t.time));
+        }
+        let dt = t.time - st.time; // both in 0..=i64::MAX: cannot overflow
         let dp = price - st.price; // both in 0..=i64::MAX: cannot overflow
         let tag = (t.asset as u8) | if t.maker { 0x80 } else { 0 };
         let (zt, zp) = (zigzag(dt), zigzag(dp));
@@ -423,6 +432,13 @@ impl Decoder {
         let dp = r.ivarint()?;
         let qty = r.uvarint()?;
         r.end()?;
+        // The encoder writes at most i64::MAX units; more is corruption, and would wrap to a
+        // negative quantity wherever it is handled as signed (formatting, columns).
+        if qty > i64::MAX as u64 {
+            return Err(CodecError::Overflow(format!(
+                "quantity of {qty} units of 1e-5 is past what wire v1 carries"
+            )));
+        }
         let time = st
             .time
             .checked_add(dt)

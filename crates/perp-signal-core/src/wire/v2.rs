@@ -28,6 +28,8 @@ pub const TYPE_LITERAL: u8 = 0xff;
 /// Scale guessed from a reference value is capped: an over-large scale costs bytes on every trade,
 /// a too-small one costs one scale change on the first trade that needs more.
 const MAX_INFERRED_SCALE: u8 = 8;
+/// Bytes of the smallest asset record of a header or snapshot.
+const MIN_ASSET_RECORD: usize = 9;
 
 /// What both sides know about one asset: the values the next deltas run from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,8 +79,9 @@ impl State {
             )));
         }
         let n = n as usize;
-        // The smallest asset record is 10 bytes: refuse a lying count before allocating for it.
-        if r.remaining() < n * 10 {
+        // The smallest asset record is 9 bytes (symbol length, a 1-byte symbol, two scales, four
+        // 1-byte varints and a type code): refuse a lying count before allocating for it.
+        if r.remaining() < n * MIN_ASSET_RECORD {
             return Err(CodecError::Truncated { offset: r.buf.len() });
         }
         let mut assets: Vec<Asset> = Vec::with_capacity(n);
@@ -86,30 +89,36 @@ impl State {
             let len = usize::from(r.u8()?);
             let sym = r.bytes(len)?;
             super::check_symbol(sym).map_err(|e| CodecError::BadHeader(e.to_string()))?;
-            let symbol = String::from_utf8_lossy(sym).into_owned();
-            if assets.iter().any(|a| a.symbol == symbol) {
-                return Err(CodecError::BadHeader(format!("symbol {symbol} listed twice")));
-            }
-            let price_scale = r.u8()?;
-            let qty_scale = r.u8()?;
-            if price_scale > MAX_SCALE || qty_scale > MAX_SCALE {
-                return Err(CodecError::BadHeader(format!(
-                    "{symbol}: scale above {MAX_SCALE}"
-                )));
-            }
-            assets.push(Asset {
-                symbol,
-                price_scale,
-                qty_scale,
+            let a = Asset {
+                symbol: String::from_utf8_lossy(sym).into_owned(),
+                price_scale: r.u8()?,
+                qty_scale: r.u8()?,
                 time: r.ivarint()?,
                 price: r.ivarint()?,
                 trade_id: r.uvarint()?,
                 seq: r.uvarint()?,
                 kind: read_kind(r)?.to_vec(),
-            });
+            };
+            a.check(&assets)?;
+            assets.push(a);
         }
         r.end()?;
         Ok(State { seq, assets })
+    }
+
+    /// What a header reader requires of a state: 1..MAX_ASSETS assets, each valid (see
+    /// [`Asset::check`]).
+    fn check(&self) -> Result<(), CodecError> {
+        if self.assets.is_empty() || self.assets.len() > MAX_ASSETS {
+            return Err(CodecError::BadHeader(format!(
+                "asset count {} is outside 1..{MAX_ASSETS}",
+                self.assets.len()
+            )));
+        }
+        for (i, a) in self.assets.iter().enumerate() {
+            a.check(&self.assets[..i])?;
+        }
+        Ok(())
     }
 
     /// Header payload: magic, then the state.
@@ -140,6 +149,31 @@ impl State {
                 }
             }
         }
+    }
+}
+
+impl Asset {
+    /// A symbol and trade type the wire can carry, not among `earlier`'s symbols, and scales of
+    /// at most MAX_SCALE (a larger one would make every power of ten taken from it wrong).
+    fn check(&self, earlier: &[Asset]) -> Result<(), CodecError> {
+        let bad = |e: CodecError| CodecError::BadHeader(e.to_string());
+        super::check_symbol(self.symbol.as_bytes()).map_err(bad)?;
+        if earlier.iter().any(|b| b.symbol == self.symbol) {
+            return Err(CodecError::BadHeader(format!(
+                "symbol {} listed twice",
+                self.symbol
+            )));
+        }
+        if self.price_scale > MAX_SCALE || self.qty_scale > MAX_SCALE {
+            return Err(CodecError::BadHeader(format!(
+                "{}: scale above {MAX_SCALE}",
+                self.symbol
+            )));
+        }
+        if !KNOWN_TYPES.contains(&self.kind.as_slice()) {
+            check_kind(&self.kind).map_err(bad)?;
+        }
+        Ok(())
     }
 }
 
@@ -255,9 +289,11 @@ impl Encoder {
         })
     }
 
-    /// Resumes encoding from a state (e.g. one read back from a header).
-    pub fn from_state(state: State) -> Self {
-        Encoder { state }
+    /// Resumes encoding from a state (e.g. one read back from a header); refused (`E_BAD_HEADER`)
+    /// unless a header reader would take it.
+    pub fn from_state(state: State) -> Result<Self, CodecError> {
+        state.check()?;
+        Ok(Encoder { state })
     }
 
     pub fn state(&self) -> &State {

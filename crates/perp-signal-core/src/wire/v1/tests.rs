@@ -395,3 +395,48 @@ fn messages_are_the_spec_bytes_on_both_sides_of_the_short_path_limit() {
         assert_eq!(bare.state(), enc.state());
     }
 }
+
+/// A v1 quantity is at most i64::MAX units (the encoder never writes more); a frame claiming more
+/// is refused rather than handed on to be printed as a negative quantity.
+#[test]
+fn a_quantity_past_i64_is_refused_not_wrapped() {
+    let e = Encoder::new(&[spec("BTCUSDT", "100")], 1000).unwrap();
+    let mut d = Decoder::from_header(&e.header(), None).unwrap();
+    let mut msg = vec![0x00, 0x00, 0x00];
+    put_uvarint(&mut msg, i64::MAX as u64);
+    assert_eq!(d.decode(&msg).unwrap().qty, i64::MAX as u64);
+    for qty in [1u64 << 63, u64::MAX] {
+        let mut msg = vec![0x00, 0x00, 0x00];
+        put_uvarint(&mut msg, qty);
+        assert_eq!(d.decode(&msg).unwrap_err().code(), "E_OVERFLOW", "{qty}");
+    }
+    assert_eq!(d.state()[0].time, 1000, "errors leave the state alone");
+}
+
+/// A v1 header holds one u64 timestamp, and a late joiner's time offsets are differences of asset
+/// times: a trade time before the epoch is refused, so every header built stays decodable and
+/// every join exact, whatever times the exchange sends.
+#[test]
+fn trade_times_before_the_epoch_are_refused() {
+    let mut e = Encoder::new(&[spec("BTCUSDT", "100"), spec("ETHUSDT", "10")], 0).unwrap();
+    let mut out = Vec::new();
+    for t in [-1, -5_000, i64::MIN] {
+        let err = e.encode(&trade(0, t, "100", "1", false), &mut out).unwrap_err();
+        assert_eq!(err.code(), "E_INVALID_ARG", "{t}");
+        assert!(err.to_string().contains("BTCUSDT"), "{err}");
+    }
+    assert!(out.is_empty());
+    e.encode(&trade(1, 1_000, "10", "1", false), &mut out).unwrap();
+    e.encode(&trade(1, i64::MAX, "10", "1", false), &mut out).unwrap();
+    let (h, mut j) = e.join();
+    let mut d = Decoder::from_header(&h, None).unwrap();
+    let mut next = Vec::new();
+    put_frame(&mut next, &{
+        let mut m = Vec::new();
+        e.encode(&trade(0, 7, "100.5", "2", true), &mut m).unwrap();
+        m
+    });
+    let next = j.adapt(&next).unwrap().unwrap_or(next);
+    let got = d.decode(Frames::new(&next).next().unwrap().unwrap()).unwrap();
+    assert_eq!((got.time, got.price, got.qty), (7, 10_050_000, 200_000));
+}

@@ -439,3 +439,57 @@ fn frames_are_the_spec_bytes_on_both_sides_of_the_short_path_limit() {
         assert_eq!(bare.state(), enc.state());
     }
 }
+
+/// The smallest asset record an encoder can write is 9 bytes (1-byte symbol, time, price, id,
+/// seq and type code of one byte each): a decoder must take such a header and snapshot, not
+/// call them truncated.
+#[test]
+fn the_smallest_asset_records_an_encoder_writes_are_decoded() {
+    let mut e = Encoder::new(&[spec("X", "0", Some(0), Some(0))], 0).unwrap();
+    let h = e.header();
+    assert_eq!(h.len(), 4 + 1 + 1 + 9, "{h:02x?}");
+    let d = Decoder::from_header(&h).unwrap();
+    assert_eq!(d.state(), e.state());
+    let s = e.snapshot();
+    assert_eq!(s.len(), 1 + 1 + 1 + 9, "{s:02x?}");
+    assert_eq!(Decoder::from_header(&s).unwrap().state(), e.state());
+    let mut d = Decoder::from_header(&h).unwrap();
+    assert!(matches!(
+        d.decode(&s).unwrap().message,
+        Some(Message::Snapshot { seq: 0 })
+    ));
+    // Two such assets, and a count that promises more records than the bytes can hold.
+    let two = Encoder::new(
+        &[spec("X", "0", Some(0), Some(0)), spec("Y", "0", Some(0), Some(0))],
+        0,
+    )
+    .unwrap()
+    .header();
+    assert_eq!(Decoder::from_header(&two).unwrap().state().assets.len(), 2);
+    let mut lie = two.clone();
+    lie[5] = 3;
+    assert_eq!(Decoder::from_header(&lie).unwrap_err().code(), "E_TRUNCATED");
+}
+
+/// A state handed to `from_state` is checked like a header: a scale past MAX_SCALE would make the
+/// encoder scale values by a clamped power of ten, i.e. encode wrong prices.
+#[test]
+fn from_state_refuses_what_a_header_would() {
+    let good = Encoder::new(&[spec("BTCUSDT", "1", Some(2), Some(3))], 0)
+        .unwrap()
+        .state()
+        .clone();
+    assert_eq!(Encoder::from_state(good.clone()).unwrap().state(), &good);
+    let mut bad = good.clone();
+    bad.assets[0].price_scale = 30;
+    assert_eq!(Encoder::from_state(bad).unwrap_err().code(), "E_BAD_HEADER");
+    let mut bad = good.clone();
+    bad.assets[0].qty_scale = 19;
+    assert_eq!(Encoder::from_state(bad).unwrap_err().code(), "E_BAD_HEADER");
+    let mut bad = good.clone();
+    bad.assets[0].kind = b"".to_vec();
+    assert!(Encoder::from_state(bad).is_err());
+    let mut bad = good;
+    bad.assets.push(bad.assets[0].clone());
+    assert!(Encoder::from_state(bad).is_err());
+}
