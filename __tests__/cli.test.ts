@@ -57,4 +57,50 @@ describe('perp-signal CLI', () => {
     expect(r.stdout).toMatch(/--count[^\n]*\[default: 100000\]/);
     expect(r.stdout).toMatch(/--log-level[\s\S]*?\[default: "info"\]/);
   });
+
+  it("every command's --help gives, for every option, its default or that it is required", async () => {
+    const top = await runCli(['--help']);
+    expect(top.code).toBe(0);
+    // The commands as `perp-signal --help` lists them, so a new command is checked too.
+    const commands = [...top.stdout.matchAll(/^ {2}perp-signal ([a-z-]+)/gm)].map((m) => m[1]);
+    expect(commands).toEqual(expect.arrayContaining(['tcp', 'shm', 'demo', 'tcp-client', 'shm-consumer', 'shm-producer',
+      'exchange', 'record', 'watch', 'format-demo']));
+    const helps = await Promise.all(commands.map((c) => runCli([c, '--help'])));
+    const undocumented: string[] = [];
+    helps.forEach((h, i) => {
+      expect(h.code).toBe(0);
+      // One block per option: its `--flag` line and the wrapped lines under it.
+      const blocks = h.stdout.split(/\n(?= {2}--)/).filter((b) => /^ {2}--/.test(b));
+      expect(blocks.length).toBeGreaterThan(4);
+      for (const b of blocks) {
+        const flag = /^ {2}(--[a-z-]+)/.exec(b)?.[1] ?? b;
+        if (flag === '--help' || flag === '--version') continue;
+        if (!/default|required/.test(b)) undocumented.push(`${commands[i]} ${flag}`);
+      }
+    });
+    expect(undocumented).toEqual([]);
+  });
+
+  it('a numeric flag that is not a number, or out of its range, is a usage error naming the flag', async () => {
+    // All rejected while parsing, before any connection: no exchange needed.
+    const cases: [string[], RegExp][] = [
+      [['--assets', 'BTCUSDT', 'tcp', '--port', 'abc'], /--port needs a number, got "abc"/],
+      [['--assets', 'BTCUSDT', 'tcp', '--port', '70000'], /--port must be an integer 0\.\.65535, got 70000/],
+      [['--assets', 'BTCUSDT', 'tcp', '--stats-interval', '-1'], /--stats-interval must be a number >= 0, got -1/],
+      [['--assets', 'BTCUSDT', 'tcp', '--metrics-port', '70000'], /--metrics-port must be an integer 0\.\.65535/],
+      [['--assets', 'BTCUSDT', 'shm', '--heartbeat-ms', '-5'], /--heartbeat-ms must be a number >= 0/],
+      [['--assets', 'BTCUSDT', 'shm', '--capacity=lots'], /--capacity needs a number, got "lots"/],
+      [['--assets', 'BTCUSDT', 'tcp', '--max-clients', '0'], /--max-clients must be an integer >= 1/],
+      [['format-demo', '--count', '-1'], /--count must be an integer 1\.\.10000000, got -1/],
+      [['demo', '--rate', '0'], /--rate must be a number > 0, got 0/],
+      [['watch', '--assets', 'BTCUSDT', '--duration', '-1'], /--duration must be a number > 0, got -1/],
+      [['exchange', '--symbols', 'btc usdt'], /"BTC USDT" is not a symbol/],
+    ];
+    const results = await Promise.all(cases.map(([args]) => runCli(args)));
+    results.forEach((r, i) => {
+      expect({ args: cases[i][0], code: r.code }).toEqual({ args: cases[i][0], code: 2 });
+      expect(r.stderr).toMatch(cases[i][1]);
+      expect(r.stderr.trim().split('\n').length).toBeLessThanOrEqual(2);
+    });
+  });
 });
