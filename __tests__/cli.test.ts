@@ -81,6 +81,26 @@ describe('perp-signal CLI', () => {
     expect(undocumented).toEqual([]);
   });
 
+  it('with --log-format json every stderr line is a JSON object, the final error included', async () => {
+    const ex = new LocalExchange({ rate: 50 });
+    const { wsUrl, restUrl } = await ex.start();
+    try {
+      const runs = await Promise.all([
+        runCli(['record', '--assets', 'btc', '--out', '/dev/null', '--count', '3', '--log-format', 'json', '--ws-url', wsUrl, '--rest-url', restUrl]),
+        runCli(['--log-format=json', '--assets', 'NOPEUSDT', 'tcp', '--port', '0', '--ws-url', wsUrl, '--rest-url', restUrl]),
+        runCli(['--log-format', 'json', 'no-such-command']),
+      ]);
+      expect(runs.map((r) => r.code)).toEqual([0, 2, 2]);
+      const lines = runs.flatMap((r) => r.stderr.trim().split('\n'));
+      const parsed = lines.map((l) => JSON.parse(l) as { level: string; msg: string; code?: string });
+      expect(parsed.find((o) => /recorded 3 trades/.test(o.msg))?.level).toBe('info');
+      expect(parsed).toContainEqual(expect.objectContaining({ level: 'error', code: 'E_UNKNOWN_SYMBOL', msg: expect.stringMatching(/NOPEUSDT/) }));
+      expect(parsed).toContainEqual(expect.objectContaining({ level: 'error', msg: expect.stringMatching(/no-such-command/) }));
+    } finally {
+      await ex.stop();
+    }
+  });
+
   it('a numeric flag that is not a number, or out of its range, is a usage error naming the flag', async () => {
     // All rejected while parsing, before any connection: no exchange needed.
     const cases: [string[], RegExp][] = [

@@ -4,8 +4,9 @@ import * as zlib from 'node:zlib';
 import type { CommandModule } from 'yargs';
 import { PerpSignalError } from '../errors';
 import { BinanceSource, endpointOptions, resolveEndpoints, symbolFromAsset } from '../source';
+import { loggerFrom, type LogArgs } from './options';
 
-interface RecordArgs {
+interface RecordArgs extends LogArgs {
   assets: string[];
   out: string;
   count?: number;
@@ -39,7 +40,8 @@ export const recordCommand: CommandModule<object, RecordArgs> = {
       ...new Set(a.assets.flatMap((s) => String(s).split(',')).map((s) => s.trim()).filter(Boolean).map(symbolFromAsset)),
     ];
     const { wsUrl, restUrl } = resolveEndpoints(a);
-    const source = new BinanceSource({ symbols, wsUrl, restUrl });
+    const logger = loggerFrom(a);
+    const source = new BinanceSource({ symbols, wsUrl, restUrl, logger });
     // An unknown symbol rejects here; main() reports it and exits 2, before the file is created.
     await source.prepare();
     const file = await openOut(a.out);
@@ -64,7 +66,6 @@ export const recordCommand: CommandModule<object, RecordArgs> = {
       written += 1;
       if (a.count !== undefined && written >= a.count) finish();
     });
-    source.on('gap', (g) => process.stderr.write(`gap ${g.symbol}: ${g.lastId} -> ${g.nextId} (${g.reason})\n`));
     process.once('SIGINT', finish);
     process.once('SIGTERM', finish);
     const timer = a.duration !== undefined ? setTimeout(finish, a.duration * 1000) : undefined;
@@ -79,7 +80,7 @@ export const recordCommand: CommandModule<object, RecordArgs> = {
       file.once('close', () => r());
       sink.end();
     });
-    process.stderr.write(`recorded ${written} trades to ${a.out}\n`);
+    logger.info(`recorded ${written} trades to ${a.out}`);
   },
 };
 

@@ -45,7 +45,7 @@ export const watchCommand: CommandModule<object, WatchArgs> = {
         : `${new Date(t.tradeTime).toISOString()} ${t.symbol} ${t.maker ? 'SELL' : 'BUY '} ${t.qty} @ ${t.price} #${t.tradeId}`;
       process.stdout.write(line + '\n');
     });
-    source.on('gap', (g) => logger.warn('trades missing', { ...g }));
+    // The source logs gaps itself ('trade gap'): no listener repeats them.
     const minute = setInterval(() => {
       logger.info(`trades in the last minute: ${[...perMinute].map(([s, n]) => `${s}=${n}`).join(' ')}`);
       for (const s of perMinute.keys()) perMinute.set(s, 0);
