@@ -213,4 +213,23 @@ describe('perp-signal <tcp|shm> forwarder', () => {
     });
     expect(refused).toBe(true);
   });
+
+  it('demo stops on Ctrl-C (SIGINT) with exit 0, its ports closed', async () => {
+    const demo = spawnCli(['demo', '--rate', '20', '--stats-interval', '0']);
+    await waitForOutput(demo, /^\S+ (BTCUSDT|ETHUSDT|SOLUSDT|1000SATSUSDT) (BUY|SELL) /m);
+    demo.child.kill('SIGINT');
+    const r = await demo.exited;
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/stopping: client, forwarder, exchange[\s\S]*stopped trades=[1-9]/);
+    const ports = [/ws=ws:\/\/127\.0\.0\.1:(\d+)/, /tcp fan-out listening host=127\.0\.0\.1 port=(\d+)/].map((re) => Number(re.exec(r.stderr)?.[1]));
+    for (const port of ports) {
+      expect(port).toBeGreaterThan(0);
+      const refused = await new Promise<boolean>((resolve) => {
+        const s = net.connect(port, '127.0.0.1');
+        s.once('connect', () => (s.destroy(), resolve(false)));
+        s.once('error', () => resolve(true));
+      });
+      expect(refused).toBe(true);
+    }
+  });
 });
