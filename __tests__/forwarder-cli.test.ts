@@ -18,6 +18,15 @@ beforeAll(async () => {
 });
 afterAll(() => ex.stop());
 
+/** Whether a connection to `port` on 127.0.0.1 is refused (nothing listens there any more). */
+function refused(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => (s.destroy(), resolve(false)));
+    s.once('error', () => resolve(true));
+  });
+}
+
 describe('perp-signal <tcp|shm> forwarder', () => {
   it('forwards live trades to a tcp-client that prints exact JSON lines, and stops cleanly on SIGTERM', async () => {
     const port = await freePort();
@@ -206,12 +215,7 @@ describe('perp-signal <tcp|shm> forwarder', () => {
     // the exchange's port is closed again.
     const port = Number(/ws=ws:\/\/127\.0\.0\.1:(\d+)/.exec(r.stderr)?.[1]);
     expect(port).toBeGreaterThan(0);
-    const refused = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => (s.destroy(), resolve(false)));
-      s.once('error', () => resolve(true));
-    });
-    expect(refused).toBe(true);
+    expect(await refused(port)).toBe(true);
   });
 
   it('demo stops on Ctrl-C (SIGINT) with exit 0, its ports closed', async () => {
@@ -224,12 +228,7 @@ describe('perp-signal <tcp|shm> forwarder', () => {
     const ports = [/ws=ws:\/\/127\.0\.0\.1:(\d+)/, /tcp fan-out listening host=127\.0\.0\.1 port=(\d+)/].map((re) => Number(re.exec(r.stderr)?.[1]));
     for (const port of ports) {
       expect(port).toBeGreaterThan(0);
-      const refused = await new Promise<boolean>((resolve) => {
-        const s = net.connect(port, '127.0.0.1');
-        s.once('connect', () => (s.destroy(), resolve(false)));
-        s.once('error', () => resolve(true));
-      });
-      expect(refused).toBe(true);
+      expect(await refused(port)).toBe(true);
     }
   });
 });
