@@ -101,7 +101,7 @@ describe('perp-signal CLI', () => {
     }
   });
 
-  it('a numeric flag that is not a number, or out of its range, is a usage error naming the flag', async () => {
+  it('a bad flag value (not a number, out of range, not a choice, missing) is a usage error naming the flag, in two lines', async () => {
     // All rejected while parsing, before any connection: no exchange needed.
     const cases: [string[], RegExp][] = [
       [['--assets', 'BTCUSDT', 'tcp', '--port', 'abc'], /--port needs a number, got "abc"/],
@@ -115,6 +115,8 @@ describe('perp-signal CLI', () => {
       [['demo', '--rate', '0'], /--rate must be a number > 0, got 0/],
       [['watch', '--assets', 'BTCUSDT', '--duration', '-1'], /--duration must be a number > 0, got -1/],
       [['exchange', '--symbols', 'btc usdt'], /"BTC USDT" is not a symbol/],
+      [['--assets', 'BTCUSDT', 'tcp', '--wire', 'v3'], /Invalid values: Argument: wire, Given: "v3", Choices: "v2", "v1"/],
+      [['shm-consumer'], /Missing required argument: name/],
     ];
     const results = await Promise.all(cases.map(([args]) => runCli(args)));
     results.forEach((r, i) => {

@@ -88,7 +88,9 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
         report(err, how);
         process.exit(exitCodeOf(err));
       }
-      report(msg ?? err?.message, how, 'Run `perp-signal --help` for usage.');
+      // yargs words some messages over several lines ("Invalid values:\n  Argument: ..."): one line.
+      const line = (msg ?? err?.message ?? 'bad usage').replace(/:\s*\n\s*/g, ': ').replace(/\s*\n\s*/g, '; ');
+      report(line, how, 'Run `perp-signal --help` for usage.');
       process.exit(2);
     })
     .help();
