@@ -159,6 +159,15 @@ describe('perp-signal <tcp|shm> forwarder', () => {
     expect(url.stderr).toMatch(/"fstream\.binance\.com" is not a ws: or wss: URL/);
   });
 
+  it('exits 1 (a runtime failure) when the exchange cannot be reached, naming the URL and what to check', async () => {
+    const port = await freePort(); // nothing listens there
+    const r = await runCli(['--assets', 'BTCUSDT', 'tcp', '--port', '0', '--ws-url', `ws://127.0.0.1:${port}/public`, '--rest-url', `http://127.0.0.1:${port}`]);
+    expect(r.code).toBe(1);
+    const last = r.stderr.trim().split('\n').pop() ?? '';
+    expect(last).toMatch(new RegExp(`^perp-signal: cannot read exchangeInfo from http://127\\.0\\.0\\.1:${port}.*check --rest-url`));
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
   it('with --stats-interval 0 writes no stats line', async () => {
     const port = await freePort();
     const fwd = spawnCli(['--assets', 'BTCUSDT', 'tcp', '--host', '127.0.0.1', '--port', String(port), '--stats-interval', '0', ...endpoints]);
