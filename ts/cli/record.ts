@@ -57,7 +57,7 @@ export const recordCommand: CommandModule<object, RecordArgs> = {
     });
     // A write that fails later (disk full) ends the run: exit 1 with the reason, not a crash.
     const onWriteError = (e: NodeJS.ErrnoException): void =>
-      fail(new PerpSignalError('E_RECORD_WRITE', `cannot write ${a.out}: ${e.message}; ${written} trades were written`));
+      fail(new PerpSignalError('E_RECORD_WRITE', `cannot write ${a.out}: ${e.message} (after ${written} trades); free space or choose another --out`));
     file.on('error', onWriteError);
     gzip?.on('error', onWriteError);
     source.on('frame', (text, ns) => {
