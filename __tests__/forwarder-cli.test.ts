@@ -227,6 +227,13 @@ describe('perp-signal <tcp|shm> forwarder', () => {
     expect(await refused(port)).toBe(true);
   });
 
+  it('demo --wire v1 runs on the default symbols v1 can carry', async () => {
+    const r = await runCli(['demo', '--wire', 'v1', '--duration', '1', '--rate', '20', '--json', '--stats-interval', '0']);
+    expect(r.code).toBe(0);
+    const first = JSON.parse(r.stdout.split('\n')[0]) as { event: string; wire: string; symbols: string[] };
+    expect(first).toEqual(expect.objectContaining({ event: 'connected', wire: 'v1', symbols: ['BTCUSDT', 'ETHUSDT', 'SOLUSDT'] }));
+  });
+
   it('demo stops on Ctrl-C (SIGINT) with exit 0, its ports closed', async () => {
     const demo = spawnCli(['demo', '--rate', '20', '--stats-interval', '0']);
     await waitForOutput(demo, /^\S+ (BTCUSDT|ETHUSDT|SOLUSDT|1000SATSUSDT) (BUY|SELL) /m);

@@ -13,7 +13,7 @@ import { checkPositive, checkRange, loggerFrom, parseAssets, type LogArgs } from
 import { formatEvent } from './tcp-client';
 
 interface Args extends LogArgs {
-  assets: string[];
+  assets?: string[];
   wire: string;
   rate: number;
   json: boolean;
@@ -29,8 +29,9 @@ export const demoCommand: CommandModule<object, Args> = {
       .option('assets', {
         type: 'string',
         array: true,
-        default: ['BTCUSDT,ETHUSDT,SOLUSDT,1000SATSUSDT'],
-        describe: 'Symbols the simulated exchange trades and the forwarder forwards',
+        describe:
+          'Symbols the simulated exchange trades and the forwarder forwards (default: BTCUSDT,ETHUSDT,SOLUSDT,1000SATSUSDT; ' +
+          'with --wire v1 without 1000SATSUSDT, whose 7 decimals v1 cannot carry)',
       })
       .option('wire', { choices: ['v2', 'v1'], default: 'v2', describe: 'Wire format between forwarder and client' })
       .option('rate', { type: 'number', default: 5, describe: 'Simulated trades per second per symbol' })
@@ -46,7 +47,8 @@ export const demoCommand: CommandModule<object, Args> = {
   handler: async (a) => {
     const logger = loggerFrom(a);
     // Checked (and duplicates folded) before anything starts.
-    const symbols = parseAssets(a.assets, a.wire === 'v1' ? 'v1' : 'v2');
+    const wire = a.wire === 'v1' ? 'v1' : 'v2';
+    const symbols = parseAssets(a.assets ?? ['BTCUSDT,ETHUSDT,SOLUSDT', ...(wire === 'v2' ? ['1000SATSUSDT'] : [])], wire);
     // Past trades: the forwarder takes its reference prices from them, as it does from Binance.
     const exchange = new LocalExchange({ symbols, rate: a.rate, logger, pastTrades: 100 });
     const { wsUrl, restUrl } = await exchange.start();
