@@ -153,6 +153,25 @@ describe('perp-signal exchange + record', () => {
     const noOut = await run(['record', '--assets', 'btc']);
     expect(noOut.code).toBe(2);
     expect(noOut.stderr).toMatch(/out/);
+    const badOut = await run(['record', '--assets', 'btc', '--out', '/nonexistent-dir/x.txt', '--ws-url', addr.wsUrl, '--rest-url', addr.restUrl]);
+    expect(badOut.code).toBe(2);
+    expect(badOut.stderr).toMatch(/cannot write --out \/nonexistent-dir\/x\.txt: ENOENT/);
+    expect(badOut.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('takes --assets repeated as well as comma lists, folding duplicates; a failing write exits 1', async () => {
+    const { addr } = await h.exchange({ symbols: ['BTCUSDT', 'ETHUSDT'], rate: 200 });
+    const out = tmpFile('rep.txt');
+    const r = await run(['record', '--assets', 'btc', '--assets', 'ETHUSDT,btcusdt', '--out', out, '--count', '40',
+      '--ws-url', addr.wsUrl, '--rest-url', addr.restUrl]);
+    expect(r.code).toBe(0);
+    const streams = new Set(readCapture(out).map((l) => l.frame.stream));
+    expect(streams).toEqual(new Set(['btcusdt@trade', 'ethusdt@trade']));
+    // A write that fails once recording runs (a full disk) is a runtime failure: exit 1, no crash.
+    const full = await run(['record', '--assets', 'btc', '--out', '/dev/full', '--count', '1000', '--ws-url', addr.wsUrl, '--rest-url', addr.restUrl]);
+    expect(full.code).toBe(1);
+    expect(full.stderr).toMatch(/cannot write \/dev\/full: ENOSPC/);
+    expect(full.stderr).not.toMatch(/\n\s+at /);
   });
 });
 

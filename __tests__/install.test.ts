@@ -66,7 +66,64 @@ describe('npm pack of a checkout', () => {
     const out = sh(process.execPath, ['-e', script], app);
     expect(out.code).toBe(0);
     expect(JSON.parse(out.out.trim().split('\n')[0])).toEqual({ missing: [], price: '61800.30', qty: '0.006', id: 5266583935 });
-    // The types ship too.
-    expect(fs.existsSync(path.join(app, 'node_modules', 'perp-signal-native', 'dist', 'index.d.ts'))).toBe(true);
+    // The types ship too, and a strict TypeScript program that uses them type-checks.
+    const dts = path.join(app, 'node_modules', 'perp-signal-native', 'dist');
+    expect(fs.existsSync(path.join(dts, 'index.d.ts'))).toBe(true);
+    fs.writeFileSync(
+      path.join(app, 'use.ts'),
+      `import { connectTcp, ShmConsumer, Encoder, Decoder, BinanceSource, PerpSignalError, type Trade } from 'perp-signal-native';
+      export async function firstPrice(): Promise<string | undefined> {
+        for await (const ev of connectTcp({ host: '127.0.0.1', port: 9000 })) {
+          if (ev.kind === 'trade') return ev.price;
+          if (ev.kind === 'gap' || ev.kind === 'lost') throw new PerpSignalError('E_GAP', JSON.stringify(ev));
+        }
+        return undefined;
+      }
+      export async function fromRing(): Promise<number> {
+        let n = 0;
+        for await (const ev of ShmConsumer.open('q').decoded()) if (ev.kind === 'trade') n += (ev.tradeId ?? 0); // v1 carries no trade id
+        return n;
+      }
+      export function roundTrip(t: Trade): string {
+        const enc = new Encoder({ wire: 'v2', assets: [{ symbol: t.symbol, refPrice: t.price, refQty: t.qty, priceScale: 2, qtyScale: 3 }] });
+        const [d] = new Decoder(enc.header()).decodeFrames(enc.encodeBatch([t]));
+        return d.kind === 'trade' ? d.price : '';
+      }
+      export const source = new BinanceSource({ symbols: ['BTCUSDT'] });\n`,
+    );
+    fs.writeFileSync(
+      path.join(app, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: { strict: true, noEmit: true, target: 'ES2022', module: 'commonjs', moduleResolution: 'node',
+          skipLibCheck: false, types: ['node'], typeRoots: [path.join(repoRoot, 'node_modules', '@types')] },
+        files: ['use.ts'],
+      }),
+    );
+    const tsc = sh(process.execPath, [path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', app], app);
+    expect(tsc.code === 0 ? 'ok' : tsc.out).toBe('ok');
+    // No `any` in the declarations (comments aside).
+    const withAny: string[] = [];
+    const walk = (dir: string): void => {
+      for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+        const f = path.join(dir, e.name);
+        if (e.isDirectory()) walk(f);
+        else if (f.endsWith('.d.ts')) {
+          const code = fs.readFileSync(f, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
+          if (/\bany\b/.test(code)) withAny.push(path.relative(dts, f));
+        }
+      }
+    };
+    walk(dts);
+    expect(withAny).toEqual([]);
   }, 180_000);
+
+  it('packs what a user needs and none of the repo\'s tests, sources, benchmarks, fixtures or build output', () => {
+    const r = spawnSync('tar', ['-tzf', tarball], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const files = r.stdout.split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
+    expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'bin/perp-signal.js', 'dist/index.js', 'dist/index.d.ts',
+      'scripts/install.js', 'Cargo.lock', 'crates/perp-signal-core/Cargo.toml']));
+    const unwanted = files.filter((f) => /^(__tests__|ts|bench|testdata|target|node_modules|npm)\/|\.test\.|fixture|\.tgz$/.test(f));
+    expect(unwanted).toEqual([]);
+  });
 });

@@ -23,12 +23,9 @@ const copy = (h: Handoff): Copied => ({
   sentMonoNs: h.sentMonoNs,
 });
 
-function setUp(stats?: Stats): { source: EventEmitter; pipeline: Pipeline; published: Buffer[]; publishedAt: number[] } {
-  const source = Object.assign(new EventEmitter(), { start: async () => undefined, stop: async () => undefined });
-  const encoder = new Encoder({ wire: 'v2', assets: assetSpecs(), refTime: 1_723_100_000_000 });
-  const published: Buffer[] = [];
-  const publishedAt: number[] = [];
-  const sink: Transport = {
+/** A transport that keeps what it is handed. */
+function memorySink(published: Buffer[], publishedAt: number[] = []): Transport {
+  return {
     name: 'memory',
     publish: (b) => {
       published.push(b);
@@ -38,7 +35,14 @@ function setUp(stats?: Stats): { source: EventEmitter; pipeline: Pipeline; publi
     drops: () => 0,
     close: async () => undefined,
   };
-  const pipeline = new Pipeline({ source, encoder, transports: [sink], stats, heartbeatMs: 0 });
+}
+
+function setUp(stats?: Stats): { source: EventEmitter; pipeline: Pipeline; published: Buffer[]; publishedAt: number[] } {
+  const source = Object.assign(new EventEmitter(), { start: async () => undefined, stop: async () => undefined });
+  const encoder = new Encoder({ wire: 'v2', assets: assetSpecs(), refTime: 1_723_100_000_000 });
+  const published: Buffer[] = [];
+  const publishedAt: number[] = [];
+  const pipeline = new Pipeline({ source, encoder, transports: [memorySink(published, publishedAt)], stats, heartbeatMs: 0 });
   return { source, pipeline, published, publishedAt };
 }
 
@@ -93,5 +97,21 @@ describe('Pipeline handoff event', () => {
     expect(observed).toEqual(trades.map((t) => t.symbol));
     expect(s.receiveToHandoffUs.p50).toBeGreaterThanOrEqual(4900);
     expect(s.receiveToHandoffUs.p50).toBeLessThan(1_000_000);
+  });
+
+  it('encodes each batch once: every transport is handed the same bytes, the same buffer', async () => {
+    const source = Object.assign(new EventEmitter(), { start: async () => undefined, stop: async () => undefined });
+    const encoder = new Encoder({ wire: 'v2', assets: assetSpecs(), refTime: 1_723_100_000_000 });
+    const sinks: Buffer[][] = [[], [], []];
+    const pipeline = new Pipeline({ source, encoder, transports: sinks.map((p) => memorySink(p)), heartbeatMs: 0 });
+    await pipeline.start();
+    for (const t of makeTrades(100, 3)) source.emit('trade', t);
+    await new Promise((r) => setImmediate(r));
+    await pipeline.stop();
+    expect(sinks[0].length).toBeGreaterThan(0);
+    for (const other of sinks.slice(1)) {
+      expect(other).toHaveLength(sinks[0].length);
+      other.forEach((b, i) => expect(b).toBe(sinks[0][i]));
+    }
   });
 });

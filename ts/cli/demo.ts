@@ -9,11 +9,11 @@ import { LocalExchange } from '../exchange';
 import { TcpFanout } from '../transports/tcp';
 import { connect } from '../clients/tcp';
 import { startForwarder } from './forward';
-import { loggerFrom, type LogArgs } from './options';
+import { checkPositive, checkRange, loggerFrom, parseAssets, type LogArgs } from './options';
 import { formatEvent } from './tcp-client';
 
 interface Args extends LogArgs {
-  assets: string[];
+  assets?: string[];
   wire: string;
   rate: number;
   json: boolean;
@@ -29,17 +29,26 @@ export const demoCommand: CommandModule<object, Args> = {
       .option('assets', {
         type: 'string',
         array: true,
-        default: ['BTCUSDT,ETHUSDT,SOLUSDT,1000SATSUSDT'],
-        describe: 'Symbols the simulated exchange trades and the forwarder forwards',
+        describe:
+          'Symbols the simulated exchange trades and the forwarder forwards (default: BTCUSDT,ETHUSDT,SOLUSDT,1000SATSUSDT; ' +
+          'with --wire v1 without 1000SATSUSDT, whose 7 decimals v1 cannot carry)',
       })
       .option('wire', { choices: ['v2', 'v1'], default: 'v2', describe: 'Wire format between forwarder and client' })
       .option('rate', { type: 'number', default: 5, describe: 'Simulated trades per second per symbol' })
       .option('json', { type: 'boolean', default: false, describe: 'Print trades as JSON lines' })
       .option('stats-interval', { type: 'number', default: 5, describe: 'Seconds between stats lines; 0 = off' })
-      .option('duration', { type: 'number', describe: 'Stop after this many seconds (default: until Ctrl-C)' }) as never,
+      .option('duration', { type: 'number', describe: 'Stop after this many seconds (default: until Ctrl-C)' })
+      .check((a) => {
+        checkPositive('rate', a.rate);
+        checkRange('stats-interval', a['stats-interval'], 0);
+        checkPositive('duration', a.duration);
+        return true;
+      }) as never,
   handler: async (a) => {
     const logger = loggerFrom(a);
-    const symbols = a.assets.flatMap((s) => s.split(',')).map((s) => s.trim().toUpperCase()).filter(Boolean);
+    // Checked (and duplicates folded) before anything starts.
+    const wire = a.wire === 'v1' ? 'v1' : 'v2';
+    const symbols = parseAssets(a.assets ?? ['BTCUSDT,ETHUSDT,SOLUSDT', ...(wire === 'v2' ? ['1000SATSUSDT'] : [])], wire);
     // Past trades: the forwarder takes its reference prices from them, as it does from Binance.
     const exchange = new LocalExchange({ symbols, rate: a.rate, logger, pastTrades: 100 });
     const { wsUrl, restUrl } = await exchange.start();

@@ -1,6 +1,7 @@
 /** `perp-signal exchange`: runs the local Binance-compatible exchange until interrupted. */
 import type { CommandModule } from 'yargs';
 import { LocalExchange } from '../exchange';
+import { parseAssets } from './options';
 
 interface ExchangeArgs {
   port: number;
@@ -28,14 +29,17 @@ export const exchangeCommand: CommandModule<object, ExchangeArgs> = {
         describe: 'random: bursts around --rate; fixed: exactly --rate per symbol per second, pre-framed (load tests)',
       })
       .option('tick-ms', { type: 'number', describe: 'generator tick in ms (default 20; 1 with --pace fixed)' })
-      .option('replay', { type: 'string', describe: 'replay a capture (`<ns> <frame>` lines; .gz by name) instead of generating' })
+      .option('replay', {
+        type: 'string',
+        describe: 'replay a capture (`<ns> <frame>` lines; .gz by name) instead of generating (default: generate)',
+      })
       .option('speed', { type: 'number', default: 1, describe: 'replay speed: 1 = recorded pace, 0 = as fast as possible' })
       .option('replay-timing', {
         choices: ['timer', 'exact'] as const,
         default: 'timer' as const,
         describe: "replay: timer sends what is due each timer tick (>= 1 ms); exact sends each frame at its own time (one busy core)",
       })
-      .option('seed', { type: 'number', describe: 'generator seed, for repeatable runs' })
+      .option('seed', { type: 'number', describe: 'generator seed, for repeatable runs (default: random)' })
       .check((a) => {
         if (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535) throw new Error(`--port must be 0..65535, got ${a.port}`);
         if (!(a.rate >= 0)) throw new Error(`--rate must be >= 0, got ${a.rate}`);
@@ -46,7 +50,8 @@ export const exchangeCommand: CommandModule<object, ExchangeArgs> = {
   handler: async (a) => {
     const ex = new LocalExchange({
       port: a.port,
-      symbols: a.symbols ? a.symbols.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+      // Checked like --assets: letters and digits, any case, duplicates folded.
+      symbols: a.symbols ? parseAssets(a.symbols) : undefined,
       rate: a.rate,
       pace: a.pace,
       tickMs: a.tickMs,

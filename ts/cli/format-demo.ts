@@ -9,6 +9,7 @@ import { SymbolWalk, seededRandom } from '../exchange/generator';
 import { PerpSignalError } from '../errors';
 import type { Trade } from '../types';
 import { decimalsOf } from './forward';
+import { checkRange } from './options';
 
 interface DemoArgs {
   wire: string;
@@ -29,7 +30,12 @@ export const formatDemoCommand: CommandModule<object, DemoArgs> = {
       .option('wire', { choices: ['v2', 'v1'], default: 'v2', describe: 'Wire format to show' })
       .option('count', { type: 'number', default: 100000, describe: 'Trades to encode and decode' })
       .option('show', { type: 'number', default: 5, describe: 'Frames to print in hex' })
-      .option('seed', { type: 'number', default: 1, describe: 'Seed of the synthetic walk' }),
+      .option('seed', { type: 'number', default: 1, describe: 'Seed of the synthetic walk' })
+      .check((a) => {
+        checkRange('count', a.count, 1, 10_000_000, true);
+        checkRange('show', a.show, 0, Infinity, true);
+        return true;
+      }),
   handler: (a) => {
     const wire = a.wire as WireVersion;
     // v1 carries 5 decimals: leave out the small-tick symbol there (v1 would refuse it, by design).

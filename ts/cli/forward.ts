@@ -15,13 +15,13 @@ import { Stats } from '../observe/stats';
 import { MetricsServer } from '../observe/metrics';
 import type { Logger } from '../observe/logger';
 import type { GapEvent, SymbolInfo, Trade } from '../types';
-import { loggerFrom, parseAssets, type LogArgs } from './options';
+import { checkRange, loggerFrom, parseAssets, type LogArgs } from './options';
 
 export const forwarderOptions = {
   assets: {
     type: 'string',
     array: true,
-    describe: 'Symbols to forward: comma list and/or repeated, any case (BTCUSDT,ETHUSDT or btc,eth)',
+    describe: 'Symbols to forward (required): comma list and/or repeated, any case, e.g. BTCUSDT,ethusdt',
   },
   wire: { choices: ['v2', 'v1'], default: 'v2', describe: 'Wire format: v2 (lossless, default) or v1 (original)' },
   'stats-interval': { type: 'number', default: 10, describe: 'Seconds between stats lines on stderr; 0 = off' },
@@ -61,7 +61,13 @@ export function withForwarderOptions<T>(y: Argv<T>): Argv<T & ForwarderArgs> {
   return y
     .options(forwarderOptions)
     .options(endpointOptions)
-    .options(apiKeyOption) as unknown as Argv<T & ForwarderArgs>;
+    .options(apiKeyOption)
+    .check((a) => {
+      checkRange('stats-interval', a['stats-interval'], 0);
+      checkRange('metrics-port', a['metrics-port'], 0, 65535, true);
+      checkRange('heartbeat-ms', a['heartbeat-ms'], 0);
+      return true;
+    }) as unknown as Argv<T & ForwarderArgs>;
 }
 
 /** Decimals as the exchange writes the filter ("0.10" -> 2), so v2 reproduces its strings exactly. */

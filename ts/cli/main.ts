@@ -2,7 +2,8 @@
 import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { hasCode } from '../errors';
-import { logOptions, USAGE_CODES } from './options';
+import { createLogger } from '../observe/logger';
+import { checkNumbers, logOptions, USAGE_CODES } from './options';
 import { exchangeCommand } from './exchange';
 import { recordCommand } from './record';
 import { watchCommand } from './watch';
@@ -42,20 +43,39 @@ function exitCodeOf(e: unknown): number {
   return hasCode(e) && USAGE_CODES.has(e.code) ? 2 : 1;
 }
 
-function report(e: unknown, debug: boolean): void {
+/** How the user asked for logs, read from argv itself: errors can come before yargs has parsed it. */
+interface Reporting {
+  debug: boolean;
+  json: boolean;
+}
+
+function flagIs(argv: readonly string[], name: string, value: string): boolean {
+  return argv.some((a, i) => a === `--${name}=${value}` || (a === `--${name}` && argv[i + 1] === value));
+}
+
+/** The last word on stderr: one line (a JSON line with `--log-format json`), a stack only with debug. */
+function report(e: unknown, how: Reporting, hint?: string): void {
   const msg = e instanceof Error ? e.message : String(e);
-  process.stderr.write(`perp-signal: ${msg}\n`);
-  if (debug && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+  const stack = how.debug && e instanceof Error ? e.stack : undefined;
+  if (how.json) {
+    const code = hasCode(e) ? e.code : undefined;
+    createLogger({ format: 'json', level: 'error' }).error(`perp-signal: ${msg}`, { code, hint, stack });
+    return;
+  }
+  process.stderr.write(`perp-signal: ${msg}\n${hint ? `${hint}\n` : ''}`);
+  if (stack) process.stderr.write(`${stack}\n`);
 }
 
 export async function main(argv: string[] = hideBin(process.argv)): Promise<void> {
-  const debug = argv.some((a, i) => a === '--log-level=debug' || (a === '--log-level' && argv[i + 1] === 'debug'));
+  const how: Reporting = { debug: flagIs(argv, 'log-level', 'debug'), json: flagIs(argv, 'log-format', 'json') };
   let parser = yargs(argv)
     .scriptName('perp-signal')
     .usage('$0 --assets BTCUSDT,ETHUSDT <tcp|shm|nats> [options]\n\nLow-latency forwarder of Binance USD-M trades.')
     .version(pkg.version)
     .options(logOptions)
     .strict()
+    // Global: runs for every command, after its own options are known.
+    .check((parsed) => checkNumbers(parsed, argv), true)
     // `--assets A,B shm ...`: an array option must not swallow the command after it (repeat
     // the option or use commas for several values).
     .parserConfiguration({ 'greedy-arrays': false })
@@ -65,10 +85,12 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
     .fail((msg, err) => {
       // yargs passes a message only for argument validation (`check`): that is a usage error.
       if (err && msg === null) {
-        report(err, debug);
+        report(err, how);
         process.exit(exitCodeOf(err));
       }
-      process.stderr.write(`perp-signal: ${msg ?? err?.message}\nRun \`perp-signal --help\` for usage.\n`);
+      // yargs words some messages over several lines ("Invalid values:\n  Argument: ..."): one line.
+      const line = (msg ?? err?.message ?? 'bad usage').replace(/:\s*\n\s*/g, ': ').replace(/\s*\n\s*/g, '; ');
+      report(line, how, 'Run `perp-signal --help` for usage.');
       process.exit(2);
     })
     .help();
@@ -76,7 +98,7 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
   try {
     await parser.parseAsync();
   } catch (e) {
-    report(e, debug);
+    report(e, how);
     process.exit(exitCodeOf(e));
   }
 }

@@ -86,4 +86,49 @@ export const USAGE_CODES = new Set([
   'E_REPLAY_FILE',
   'E_NATS_PREFIX',
   'E_NATS_WIRE',
+  'E_BAD_URL',
+  'E_NOT_A_QUEUE',
 ]);
+
+/** The text the user typed for `--name` (`--name v` or `--name=v`), for messages about it. */
+export function rawFlag(argv: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === `--${name}`) return argv[i + 1];
+    if (a.startsWith(`--${name}=`)) return a.slice(name.length + 3);
+  }
+  return undefined;
+}
+
+/**
+ * Every numeric option the user gave must be a number: yargs turns `--port abc` into NaN, which
+ * each command would otherwise report as "NaN" or take as 0. Names the flag and what was typed.
+ */
+export function checkNumbers(parsed: Record<string, unknown>, argv: readonly string[]): true {
+  for (const [k, v] of Object.entries(parsed)) {
+    if (typeof v === 'number' && Number.isNaN(v) && !/[A-Z]/.test(k)) {
+      throw new PerpSignalError('E_USAGE', `--${k} needs a number, got ${JSON.stringify(rawFlag(argv, k) ?? '')}`);
+    }
+  }
+  return true;
+}
+
+/**
+ * Checks a numeric option lies in `min..max` (and is whole if `integer`); throws E_USAGE naming
+ * the flag. An option left out that has no default (undefined) passes.
+ */
+export function checkRange(flag: string, v: number | undefined, min: number, max = Infinity, integer = false): void {
+  if (v === undefined) return;
+  if (!Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
+    const what = integer ? 'an integer' : 'a number';
+    const range = max === Infinity ? `>= ${min}` : `${min}..${max}`;
+    throw new PerpSignalError('E_USAGE', `--${flag} must be ${what} ${range}, got ${v}`);
+  }
+}
+
+/** Checks a numeric option is a number above 0 (a rate, a duration); throws E_USAGE naming the flag. */
+export function checkPositive(flag: string, v: number | undefined): void {
+  if (v !== undefined && !(Number.isFinite(v) && v > 0)) {
+    throw new PerpSignalError('E_USAGE', `--${flag} must be a number > 0, got ${v}`);
+  }
+}

@@ -2,10 +2,12 @@
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import type { CommandModule } from 'yargs';
+import { PerpSignalError } from '../errors';
 import { BinanceSource, endpointOptions, resolveEndpoints, symbolFromAsset } from '../source';
+import { loggerFrom, type LogArgs } from './options';
 
-interface RecordArgs {
-  assets: string;
+interface RecordArgs extends LogArgs {
+  assets: string[];
   out: string;
   count?: number;
   duration?: number;
@@ -18,10 +20,15 @@ export const recordCommand: CommandModule<object, RecordArgs> = {
   describe: 'Record live trade frames to a file (`<receive ns> <raw frame>` per line; gzip when the name ends in .gz)',
   builder: (y) =>
     y
-      .option('assets', { type: 'string', demandOption: true, describe: 'comma-separated assets or symbols, e.g. btc,eth or BTCUSDT' })
+      .option('assets', {
+        type: 'string',
+        array: true,
+        demandOption: true,
+        describe: 'assets or symbols, comma list and/or repeated, e.g. btc,eth or BTCUSDT',
+      })
       .option('out', { type: 'string', demandOption: true, describe: 'output file (.gz to compress)' })
-      .option('count', { type: 'number', describe: 'stop after this many trades' })
-      .option('duration', { type: 'number', describe: 'stop after this many seconds' })
+      .option('count', { type: 'number', describe: 'stop after this many trades (default: no limit)' })
+      .option('duration', { type: 'number', describe: 'stop after this many seconds (default: until Ctrl-C)' })
       .options(endpointOptions)
       .check((a) => {
         if (a.count !== undefined && !(a.count > 0)) throw new Error(`--count must be > 0, got ${a.count}`);
@@ -29,36 +36,62 @@ export const recordCommand: CommandModule<object, RecordArgs> = {
         return true;
       }),
   handler: async (a) => {
-    const symbols = a.assets.split(',').map((s) => s.trim()).filter(Boolean).map(symbolFromAsset);
+    const symbols = [
+      ...new Set(a.assets.flatMap((s) => String(s).split(',')).map((s) => s.trim()).filter(Boolean).map(symbolFromAsset)),
+    ];
     const { wsUrl, restUrl } = resolveEndpoints(a);
-    const source = new BinanceSource({ symbols, wsUrl, restUrl });
+    const logger = loggerFrom(a);
+    const source = new BinanceSource({ symbols, wsUrl, restUrl, logger });
     // An unknown symbol rejects here; main() reports it and exits 2, before the file is created.
     await source.prepare();
-    const file = fs.createWriteStream(a.out);
+    const file = await openOut(a.out);
     const gzip = a.out.endsWith('.gz') ? zlib.createGzip() : undefined;
     if (gzip) gzip.pipe(file);
     const sink: NodeJS.WritableStream = gzip ?? file;
     let written = 0;
     let finish!: () => void;
-    const done = new Promise<void>((r) => (finish = r));
+    let fail!: (e: Error) => void;
+    const done = new Promise<void>((resolve, reject) => {
+      finish = resolve;
+      fail = reject;
+    });
+    // A write that fails later (disk full) ends the run: exit 1 with the reason, not a crash.
+    const onWriteError = (e: NodeJS.ErrnoException): void =>
+      fail(new PerpSignalError('E_RECORD_WRITE', `cannot write ${a.out}: ${e.message} (after ${written} trades); free space or choose another --out`));
+    file.on('error', onWriteError);
+    gzip?.on('error', onWriteError);
     source.on('frame', (text, ns) => {
       if (a.count !== undefined && written >= a.count) return;
       sink.write(`${ns} ${text}\n`);
       written += 1;
       if (a.count !== undefined && written >= a.count) finish();
     });
-    source.on('gap', (g) => process.stderr.write(`gap ${g.symbol}: ${g.lastId} -> ${g.nextId} (${g.reason})\n`));
     process.once('SIGINT', finish);
     process.once('SIGTERM', finish);
     const timer = a.duration !== undefined ? setTimeout(finish, a.duration * 1000) : undefined;
-    await source.start();
-    await done;
-    if (timer) clearTimeout(timer);
-    await source.stop();
+    try {
+      await source.start();
+      await done;
+    } finally {
+      if (timer) clearTimeout(timer);
+      await source.stop();
+    }
     await new Promise<void>((r) => {
       file.once('close', () => r());
       sink.end();
     });
-    process.stderr.write(`recorded ${written} trades to ${a.out}\n`);
+    logger.info(`recorded ${written} trades to ${a.out}`);
   },
 };
+
+/** Opens the output file before any trade arrives, so a bad path is a usage error (exit 2). */
+async function openOut(out: string): Promise<fs.WriteStream> {
+  const file = fs.createWriteStream(out);
+  await new Promise<void>((resolve, reject) => {
+    file.once('open', () => resolve());
+    file.once('error', (e: NodeJS.ErrnoException) =>
+      reject(new PerpSignalError('E_USAGE', `cannot write --out ${out}: ${e.code ?? e.message}; give a path in a writable directory`)),
+    );
+  });
+  return file;
+}

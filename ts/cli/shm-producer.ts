@@ -7,7 +7,7 @@ import { Encoder, type WireVersion } from '../codec';
 import { PerpSignalError } from '../errors';
 import { ShmPublisher, headerCopyOf } from '../transports/shm';
 import type { Trade } from '../types';
-import { parseAssets, type LogArgs } from './options';
+import { loggerFrom, parseAssets, type LogArgs } from './options';
 
 interface Args extends LogArgs {
   name: string;
@@ -149,7 +149,7 @@ export const shmProducerCommand: CommandModule<object, Args> = {
         await new Promise((r) => setTimeout(r, 1));
       }
       const s = pub.stats();
-      process.stderr.write(`shm-producer: published ${s.pushed} frames, dropped ${s.dropped} (ring full)\n`);
+      loggerFrom(argv).info(`shm-producer: published ${s.pushed} frames, dropped ${s.dropped} (ring full)`);
     } finally {
       await pub.close();
       process.off('SIGINT', stop);

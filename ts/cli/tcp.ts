@@ -5,6 +5,7 @@
 import type { CommandModule } from 'yargs';
 import { TcpFanout } from '../transports/tcp';
 import { runForwarder, withForwarderOptions, type ForwarderArgs } from './forward';
+import { checkRange } from './options';
 
 interface Args extends ForwarderArgs {
   host: string;
@@ -23,7 +24,7 @@ export const tcpCommand: CommandModule<object, Args> = {
   builder: (y) =>
     withForwarderOptions(y)
       .option('host', { type: 'string', default: '0.0.0.0', describe: 'Address to bind' })
-      .option('port', { type: 'number', default: 9000, describe: 'Port to listen on' })
+      .option('port', { type: 'number', default: 9000, describe: 'Port to listen on (0 = any free port, logged)' })
       .option('max-clients', { type: 'number', default: 256, describe: 'Refuse connections past this many clients' })
       .option('max-queued-bytes', {
         type: 'number',
@@ -43,6 +44,9 @@ export const tcpCommand: CommandModule<object, Args> = {
         describe: "A turn's first frames are written at once, the rest together at its end, or once the oldest has waited this long (µs); 0 = write every batch at once",
       })
       .check((a) => {
+        checkRange('port', a.port, 0, 65535, true);
+        checkRange('max-clients', a['max-clients'], 1, Infinity, true);
+        checkRange('max-queued-bytes', a['max-queued-bytes'], 1);
         const mc = a['max-coalesce-us'];
         if (!(Number.isFinite(mc) && mc >= 0)) throw new Error(`--max-coalesce-us must be 0 or a positive number of µs, got ${mc}`);
         for (const k of ['keepalive-ms', 'keepalive-interval-ms', 'keepalive-probes'] as const) {

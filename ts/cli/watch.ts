@@ -1,7 +1,7 @@
 /** `perp-signal watch`: prints live trades and per-minute counts (the original's binance-websockets). */
 import type { CommandModule } from 'yargs';
 import { BinanceSource, endpointOptions, resolveEndpoints } from '../source';
-import { loggerFrom, parseAssets, type LogArgs } from './options';
+import { checkPositive, loggerFrom, parseAssets, type LogArgs } from './options';
 
 interface WatchArgs extends LogArgs {
   assets?: string[];
@@ -19,7 +19,11 @@ export const watchCommand: CommandModule<object, WatchArgs> = {
       .option('assets', { type: 'string', array: true, describe: 'Symbols, comma list or repeated', demandOption: true })
       .option('json', { type: 'boolean', default: false, describe: 'One JSON object per trade instead of text' })
       .option('duration', { type: 'number', describe: 'Stop after this many seconds (default: until Ctrl-C)' })
-      .options(endpointOptions),
+      .options(endpointOptions)
+      .check((a) => {
+        checkPositive('duration', a.duration);
+        return true;
+      }),
   handler: async (a) => {
     const logger = loggerFrom(a);
     const symbols = parseAssets(a.assets);
@@ -41,7 +45,7 @@ export const watchCommand: CommandModule<object, WatchArgs> = {
         : `${new Date(t.tradeTime).toISOString()} ${t.symbol} ${t.maker ? 'SELL' : 'BUY '} ${t.qty} @ ${t.price} #${t.tradeId}`;
       process.stdout.write(line + '\n');
     });
-    source.on('gap', (g) => logger.warn('trades missing', { ...g }));
+    // The source logs gaps itself ('trade gap'): no listener repeats them.
     const minute = setInterval(() => {
       logger.info(`trades in the last minute: ${[...perMinute].map(([s, n]) => `${s}=${n}`).join(' ')}`);
       for (const s of perMinute.keys()) perMinute.set(s, 0);

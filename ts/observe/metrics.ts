@@ -48,12 +48,23 @@ export class MetricsServer {
         },
       });
     };
+    // Totals kept by their owners, exposed as Prometheus counters (`rate()` works, and a `_total`
+    // name is a counter by convention): set from the owner's count at each scrape.
+    const total = (name: string, help: string, read: () => number): void => {
+      new Counter({
+        name,
+        help,
+        registers: [r],
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    };
     gauge('perp_signal_consumers', 'Connected consumers.', () => stats.sources.consumers());
-    gauge('perp_signal_drops_total', 'Frames dropped for slow consumers or a full ring.', () =>
-      stats.sources.drops(),
-    );
-    gauge('perp_signal_reconnects_total', 'Exchange WebSocket reconnects.', () => stats.sources.reconnects());
-    gauge('perp_signal_gaps_total', 'Gap events (missing trade ids).', () => stats.snapshot().gaps);
+    total('perp_signal_drops_total', 'Frames dropped for slow consumers or a full ring.', () => stats.sources.drops());
+    total('perp_signal_reconnects_total', 'Exchange WebSocket reconnects.', () => stats.sources.reconnects());
+    total('perp_signal_gaps_total', 'Gap events (missing trade ids).', () => stats.snapshot().gaps);
   }
 
   listen(port: number, host = '0.0.0.0'): Promise<number> {
@@ -73,7 +84,7 @@ export class MetricsServer {
         reject(
           new PerpSignalError(
             e.code === 'EADDRINUSE' ? 'E_ADDR_IN_USE' : 'E_BIND',
-            `cannot serve metrics on ${host}:${port}: ${e.message}; choose another --metrics-port`,
+            `cannot serve metrics on ${host}:${port}: ${e.code === 'EADDRINUSE' ? 'the port is already in use' : e.message}; choose another --metrics-port`,
           ),
         ),
       );

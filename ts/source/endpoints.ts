@@ -43,7 +43,7 @@ function trimSlash(u: string): string {
 export const apiKeyOption = {
   'api-key': {
     type: 'string',
-    describe: 'Binance API key (env PERP_SIGNAL_API_KEY) for filling gaps from historicalTrades; without it gaps are reported, not filled',
+    describe: 'Binance API key for filling gaps from historicalTrades (default: env PERP_SIGNAL_API_KEY, else none: gaps are reported, not filled)',
   },
 } satisfies Record<string, Options>;
 
