@@ -177,24 +177,37 @@ describe('perp-signal exchange + record', () => {
 
 describe('replay pace', () => {
   it('keeps the recorded spacing, scaled by speed', async () => {
+    // Five frames recorded 1 s apart, replayed at speed 4: frame i is due 250 ms x i after the
+    // replay starts. Timed on the exchange's own clock (its 'trade' event, emitted as it sends)
+    // from the moment it accepts the client, which is before the replay starts: load can delay a
+    // frame but never make it early, so the lower bounds hold on any box, and a replay only 20 %
+    // fast (frame 4 at 833 ms) fails them. The upper bound leaves 1.5 s for load and still fails
+    // a replay that ignores the speed (frame 4 at 4 s).
     const file = tmpFile('pace.txt');
     const t0 = 1723161255000000000n;
-    const lines = [0n, 400n, 800n].map((ms, i) => {
+    const recordedMs = [0, 1000, 2000, 3000, 4000];
+    const speed = 4;
+    const lines = recordedMs.map((ms, i) => {
       const data = { e: 'trade', E: 1, T: 1, s: 'BTCUSDT', t: 10 + i, p: '61800.30', q: '0.006', X: 'MARKET', m: false };
-      return `${t0 + ms * 1_000_000n} ${JSON.stringify({ stream: 'btcusdt@trade', data })}`;
+      return `${t0 + BigInt(ms) * 1_000_000n} ${JSON.stringify({ stream: 'btcusdt@trade', data })}`;
     });
     fs.writeFileSync(file, lines.join('\n') + '\n');
-    const ex = new LocalExchange({ replay: file, speed: 2 });
+    const ex = new LocalExchange({ replay: file, speed });
     h.exchanges.push(ex);
     const addr = await ex.start();
+    let accepted = 0n;
+    const sentAt: bigint[] = [];
+    ex.once('connection', () => (accepted = process.hrtime.bigint()));
+    ex.on('trade', () => sentAt.push(process.hrtime.bigint()));
     const rec = h.source(addr);
     await rec.source.start();
-    await waitFor(() => rec.trades.length === 3, 5000, 'three trades');
-    const gapsMs = [1, 2].map((i) => Number(rec.trades[i].recvMonoNs - rec.trades[i - 1].recvMonoNs) / 1e6);
-    for (const g of gapsMs) {
-      expect(g).toBeGreaterThan(150);
-      expect(g).toBeLessThan(350);
-    }
+    await waitFor(() => rec.trades.length === recordedMs.length, 10_000, 'five trades');
+    expect(rec.ids()).toEqual([10, 11, 12, 13, 14]);
+    expect(accepted).toBeGreaterThan(0n);
+    const sentMs = sentAt.map((t) => Number(t - accepted) / 1e6);
+    expect(sentMs).toHaveLength(recordedMs.length);
+    sentMs.forEach((ms, i) => expect({ frame: i, lateEnough: ms >= recordedMs[i] / speed }).toEqual({ frame: i, lateEnough: true }));
+    expect(sentMs[sentMs.length - 1]).toBeLessThan(recordedMs[recordedMs.length - 1] / speed + 1500);
   });
 
   it('replays sub-millisecond spacing in order and never faster than recorded, with either timing', async () => {
