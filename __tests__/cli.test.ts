@@ -1,8 +1,23 @@
 /** The CLI as users meet it: a real child process, its output and its exit codes. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { LocalExchange } from '../ts/exchange';
-import { killChildren, runCli } from './support/cli';
+import { killChildren, runCli, spawnCli, waitForOutput } from './support/cli';
+import { waitFor } from './source.helpers';
 
 afterEach(killChildren);
+
+/** A capture (`<ns> <frame>` lines) in /dev/shm; the caller removes it. */
+function writeCapture(name: string, trades: { s: string; t: number }[]): string {
+  const file = path.join('/dev/shm', `perp-signal-test-${process.pid}-${name}`);
+  const t0 = 1723161255000000000n;
+  const lines = trades.map(({ s, t }, i) => {
+    const data = { e: 'trade', E: 1, T: 1, s, t, p: '61800.30', q: '0.006', X: 'MARKET', m: false };
+    return `${t0 + BigInt(i)} ${JSON.stringify({ stream: `${s.toLowerCase()}@trade`, data })}`;
+  });
+  fs.writeFileSync(file, lines.join('\n') + '\n');
+  return file;
+}
 
 describe('perp-signal CLI', () => {
   it('prints its version and exits 0', async () => {
@@ -48,6 +63,42 @@ describe('perp-signal CLI', () => {
       expect(bad.stderr).toMatch(/NOPEUSDT/);
     } finally {
       await ex.stop();
+    }
+  });
+
+  it('watch --count-interval prints, per interval, how many trades of each symbol it printed', async () => {
+    // 7 BTCUSDT and 3 ETHUSDT trades, replayed at once when watch connects.
+    const trades = [
+      ...[100, 101, 102, 103, 104, 105, 106].map((t) => ({ s: 'BTCUSDT', t })),
+      ...[200, 201, 202].map((t) => ({ s: 'ETHUSDT', t })),
+    ];
+    const file = writeCapture('watch-counts.txt', trades);
+    const ex = new LocalExchange({ replay: file, speed: 0 });
+    try {
+      const { wsUrl, restUrl } = await ex.start();
+      const w = spawnCli(['watch', '--assets', 'BTCUSDT,ETHUSDT', '--json', '--count-interval', '0.3', '--ws-url', wsUrl, '--rest-url', restUrl]);
+      const countLines = (): RegExpExecArray[] => [...w.stderr().matchAll(/trades in the last 0\.3 s: BTCUSDT=(\d+) ETHUSDT=(\d+)/g)];
+      await waitForOutput(w, /"tradeId":202\b/);
+      // Two more count lines after the last trade was printed: the first may still be counting the
+      // interval that held it, the second began after it. No sleeps: load only makes this slower.
+      const seen = countLines().length;
+      await waitFor(() => countLines().length >= seen + 2 || w.child.exitCode !== null, 15_000, 'two more count lines');
+      w.child.kill('SIGTERM');
+      const r = await w.exited;
+      expect(r.code).toBe(0);
+      const printed = r.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { symbol: string }).symbol);
+      expect(printed.filter((s) => s === 'BTCUSDT')).toHaveLength(7);
+      expect(printed.filter((s) => s === 'ETHUSDT')).toHaveLength(3);
+      const lines = countLines();
+      expect(lines.length).toBeGreaterThanOrEqual(2);
+      // Each interval is counted once: the lines add up to exactly what was printed.
+      const sum = (k: 1 | 2): number => lines.reduce((n, m) => n + Number(m[k]), 0);
+      expect({ BTCUSDT: sum(1), ETHUSDT: sum(2) }).toEqual({ BTCUSDT: 7, ETHUSDT: 3 });
+      // And counts restart: the last interval, begun after every trade, counted none.
+      expect(lines[lines.length - 1].slice(1)).toEqual(['0', '0']);
+    } finally {
+      await ex.stop();
+      fs.rmSync(file, { force: true });
     }
   });
 
@@ -114,6 +165,8 @@ describe('perp-signal CLI', () => {
       [['format-demo', '--count', '-1'], /--count must be an integer 1\.\.10000000, got -1/],
       [['demo', '--rate', '0'], /--rate must be a number > 0, got 0/],
       [['watch', '--assets', 'BTCUSDT', '--duration', '-1'], /--duration must be a number > 0, got -1/],
+      [['watch', '--assets', 'BTCUSDT', '--count-interval', '-1'], /--count-interval must be a number 0\.\.86400, got -1/],
+      [['watch', '--assets', 'BTCUSDT', '--count-interval', 'often'], /--count-interval needs a number, got "often"/],
       [['exchange', '--symbols', 'btc usdt'], /"BTC USDT" is not a symbol/],
       [['--assets', 'BTCUSDT', 'tcp', '--wire', 'v3'], /Invalid values: Argument: wire, Given: "v3", Choices: "v2", "v1"/],
       [['shm-consumer'], /Missing required argument: name/],
