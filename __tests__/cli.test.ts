@@ -152,7 +152,7 @@ describe('perp-signal CLI', () => {
     }
   });
 
-  it('a bad flag value (not a number, out of range, not a choice, missing) is a usage error naming the flag, in two lines', async () => {
+  it('a bad flag value (not a number, out of range, not a choice, missing, empty) is a usage error naming the flag, in two lines', async () => {
     // All rejected while parsing, before any connection: no exchange needed.
     const cases: [string[], RegExp][] = [
       [['--assets', 'BTCUSDT', 'tcp', '--port', 'abc'], /--port needs a number, got "abc"/],
@@ -170,6 +170,16 @@ describe('perp-signal CLI', () => {
       [['exchange', '--symbols', 'btc usdt'], /"BTC USDT" is not a symbol/],
       [['--assets', 'BTCUSDT', 'tcp', '--wire', 'v3'], /Invalid values: Argument: wire, Given: "v3", Choices: "v2", "v1"/],
       [['shm-consumer'], /Missing required argument: name/],
+      // An empty string flag is never a value: `--host ''` used to bind every interface.
+      [['--assets', 'BTCUSDT', 'tcp', '--host', ''], /--host needs a value, got ""/],
+      [['--assets', 'BTCUSDT', 'tcp', '--host='], /--host needs a value, got ""/],
+      [['tcp-client', '--host', ' '], /--host needs a value, got " "/],
+      [['--assets', 'BTCUSDT', 'shm', '--name', ''], /--name needs a value, got ""/],
+      [['record', '--assets', 'BTCUSDT', '--out', ''], /--out needs a value, got ""/],
+      [['exchange', '--replay', ''], /--replay needs a value, got ""/],
+      [['--assets', 'BTCUSDT', 'nats', '--prefix', ''], /--prefix needs a value, got ""/],
+      [['nats-consumer', '--url', 'nats://127.0.0.1:4222', '--url', ''], /--url needs a value, got ""/],
+      [['watch', '--assets', 'BTCUSDT', '--ws-url', ''], /--ws-url needs a value, got ""/],
     ];
     const results = await Promise.all(cases.map(([args]) => runCli(args)));
     results.forEach((r, i) => {

@@ -3,7 +3,7 @@ import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { hasCode } from '../errors';
 import { createLogger } from '../observe/logger';
-import { checkNumbers, logOptions, USAGE_CODES } from './options';
+import { checkNotEmpty, checkNumbers, logOptions, USAGE_CODES } from './options';
 import { exchangeCommand } from './exchange';
 import { recordCommand } from './record';
 import { watchCommand } from './watch';
@@ -75,7 +75,7 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
     .options(logOptions)
     .strict()
     // Global: runs for every command, after its own options are known.
-    .check((parsed) => checkNumbers(parsed, argv), true)
+    .check((parsed) => checkNumbers(parsed, argv) && checkNotEmpty(parsed), true)
     // `--assets A,B shm ...`: an array option must not swallow the command after it (repeat
     // the option or use commas for several values).
     .parserConfiguration({ 'greedy-arrays': false })

@@ -114,6 +114,23 @@ export function checkNumbers(parsed: Record<string, unknown>, argv: readonly str
 }
 
 /**
+ * No option the user gave may be empty or blank: `--host ''` would otherwise bind every
+ * interface, `--ws-url ''` fall back to the live exchange, `--replay ''` generate instead. Covers
+ * every string option of every command, array options element by element; names the flag.
+ */
+export function checkNotEmpty(parsed: Record<string, unknown>): true {
+  for (const [k, v] of Object.entries(parsed)) {
+    if (k === '_' || k === '$0' || /[A-Z]/.test(k)) continue;
+    const values: unknown[] = Array.isArray(v) ? v : [v];
+    if (values.some((x) => typeof x === 'string' && x.trim() === '')) {
+      const typed = values.find((x) => typeof x === 'string' && x.trim() === '');
+      throw new PerpSignalError('E_USAGE', `--${k} needs a value, got ${JSON.stringify(typed)}: give one, or leave --${k} out for its default if it has one (--help)`);
+    }
+  }
+  return true;
+}
+
+/**
  * Checks a numeric option lies in `min..max` (and is whole if `integer`); throws E_USAGE naming
  * the flag. An option left out that has no default (undefined) passes.
  */
