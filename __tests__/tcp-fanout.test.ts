@@ -195,7 +195,9 @@ describe('slow consumers', () => {
     ]);
     expect(warnings[0].msg).toMatch(/did not read fast enough/);
     for (const g of good) expectSameTrades(g.trades, expected, 'reading client');
-  });
+    // ~3 s alone; under CI load it once ran past jest's 60 s, which hid which wait was slow. Its own
+    // waits (10 + 30 + 10 s at most) then report themselves.
+  }, 120_000);
 });
 
 describe('max clients, refusal and reconnects', () => {
