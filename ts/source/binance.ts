@@ -10,7 +10,7 @@ import { noopLogger, RateLimitedLog, type Logger } from '../observe/logger';
 import type { GapEvent, SymbolInfo, Trade } from '../types';
 import { Backoff, sleep } from './backoff';
 import { StreamConnection, type ConnectionOptions, type WsClient } from './connection';
-import { DEFAULT_REST_URL, DEFAULT_WS_URL } from './endpoints';
+import { checkUrl, DEFAULT_REST_URL, DEFAULT_WS_URL, REST_PROTOCOLS, WS_PROTOCOLS } from './endpoints';
 import { parseFrame, receiveTimes, wallOfMono } from './parse';
 import { FramePool } from './frame-pool';
 import type { IngestLink, IngestPort } from '../pipeline';
@@ -254,8 +254,8 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
     if (!Array.isArray(opts.symbols) || opts.symbols.length === 0) {
       throw new PerpSignalError('E_NO_SYMBOLS', 'name at least one symbol, e.g. BTCUSDT');
     }
-    checkUrl('wsUrl', opts.wsUrl, ['ws:', 'wss:'], 'wss://fstream.binance.com/public');
-    checkUrl('restUrl', opts.restUrl, ['http:', 'https:'], 'https://fapi.binance.com');
+    checkUrl('wsUrl', opts.wsUrl, WS_PROTOCOLS, DEFAULT_WS_URL);
+    checkUrl('restUrl', opts.restUrl, REST_PROTOCOLS, DEFAULT_REST_URL);
     this.opts = { ...opts };
     this.symbols = [...new Set(opts.symbols.map((s) => s.trim().toUpperCase()))];
     this.logger = opts.logger ?? noopLogger;
@@ -739,18 +739,5 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
   private warn(w: SourceWarning): void {
     this.logger.warn(w.message, { code: w.code, symbol: w.symbol });
     this.emit('warning', w);
-  }
-}
-
-function checkUrl(name: string, value: string | undefined, protocols: string[], example: string): void {
-  if (value === undefined) return;
-  let url: URL | undefined;
-  try {
-    url = new URL(value);
-  } catch {
-    url = undefined;
-  }
-  if (!url || !protocols.includes(url.protocol)) {
-    throw new PerpSignalError('E_BAD_URL', `${name} ${JSON.stringify(value)} is not a ${protocols.join(' or ')} URL (e.g. ${example})`);
   }
 }
