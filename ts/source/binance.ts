@@ -66,6 +66,12 @@ export interface SymbolStats {
   missed: number;
   duplicates: number;
   backfilled: number;
+  /**
+   * Frames of this symbol refused as malformed (e.g. a trade id past 2^53), also in the source's
+   * `malformed`; each is logged with its symbol (malformed frames of any symbol: at most 5 per
+   * 10 s, then a count of the rest).
+   */
+  malformed: number;
   lastId?: number;
 }
 
@@ -121,7 +127,7 @@ class SymState {
   private heldTrades: Pending[] = [];
   overlapped = false;
   queue: Pending[] = [];
-  stats: SymbolStats = { trades: 0, gaps: 0, missed: 0, duplicates: 0, backfilled: 0 };
+  stats: SymbolStats = { trades: 0, gaps: 0, missed: 0, duplicates: 0, backfilled: 0, malformed: 0 };
 
   /**
    * `ids` and `flags` are shared with the fast path (`Encoder.ingest` advances `ids` and reads
@@ -550,10 +556,18 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
     switch (f.kind) {
       case 'trade':
         break;
-      case 'malformed':
+      case 'malformed': {
         this.counters.malformed += 1;
-        this.badLog.warn('malformed', `malformed frame (${f.why}) ignored`, { sample: text.slice(0, 120), connection });
+        // A trade of ours refused: its symbol goes quiet if every later frame is refused too, so
+        // say which symbol, counted per symbol. (A refused id that is readable is announced as a
+        // gap by the next trade, whose id jumps past it.)
+        const ours = f.symbol === undefined ? undefined : this.state.get(f.symbol);
+        if (ours) ours.stats.malformed += 1;
+        const symbol = ours ? f.symbol : undefined;
+        const fields = { ...(symbol ? { symbol } : {}), sample: text.slice(0, 120), connection };
+        this.badLog.warn('malformed', `malformed frame (${f.why}) ignored`, fields);
         return undefined;
+      }
       case 'error':
         this.counters.errorFrames += 1;
         this.badLog.warn('error-frame', `exchange sent an error frame: ${f.msg}`, { code: f.code, connection });
