@@ -150,6 +150,23 @@ describe('shm ring from Node', () => {
     expect(fs.existsSync(`/dev/shm/${name}`)).toBe(false);
   });
 
+  it("removes a dead producer's stale temporary file of the queue, never a young one or another queue's", () => {
+    const name = qname('temps');
+    const temp = (n: string, pid: number): string => `/dev/shm/.${n}.${pid}.new`;
+    const old = [temp(name, 2 ** 22 + 1)];
+    const kept = [temp(name, 2 ** 22 + 2), temp(`${name}.9`, 2 ** 22 + 3), `/dev/shm/.${name}.x.new`];
+    try {
+      for (const f of [...old, ...kept]) fs.writeFileSync(f, Buffer.alloc(4096));
+      const longAgo = new Date(Date.now() - 60_000);
+      for (const f of [old[0], kept[1], kept[2]]) fs.utimesSync(f, longAgo, longAgo);
+      track(ShmPublisher.create({ name, capacity: 4096 }));
+      expect(old.filter((f) => fs.existsSync(f))).toEqual([]);
+      expect(kept.filter((f) => fs.existsSync(f))).toEqual(kept);
+    } finally {
+      for (const f of [...old, ...kept]) fs.rmSync(f, { force: true });
+    }
+  });
+
   it('refuses a live producer, replaces a dead one, and the attached consumer follows the new epoch', async () => {
     const name = qname('live');
     const child = await childProducer(name, 'from-child');

@@ -100,6 +100,7 @@ impl Producer {
         let tmp = path.with_file_name(format!(".{name}.{}.new", std::process::id()));
         // Left by a process of our pid that died here: the name is ours by construction.
         let _ = std::fs::remove_file(&tmp);
+        sweep_stale_temps(name, path);
         let file = map::create_new(&tmp).map_err(|e| map::io_err("create", &tmp, e))?;
         let made = (|| {
             if !map::try_lock(&file, LOCK_PRODUCER).map_err(|e| map::io_err("lock", &tmp, e))? {
@@ -336,6 +337,46 @@ impl Drop for Producer {
         self.view.at(OFF_EPOCH).store(EPOCH_CLOSED, Ordering::Release);
         if !self.keep && map::still_named(&self.path, self.view.map.file()) {
             let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// A temporary file is stale only this long after its last change: one younger may be a rival
+/// producer's, between creating and locking it.
+const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Best effort: removes the temporary files (`.<name>.<pid>.new`) of producers of this queue that
+/// died while creating it, so a crash loop cannot fill /dev/shm (a ring can be large). Only a
+/// regular file named exactly so, with its producer lock free, unchanged for STALE_TEMP_AGE.
+fn sweep_stale_temps(name: &str, path: &std::path::Path) {
+    let Some(dir) = path.parent() else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(n) = file_name.to_str() else { continue };
+        let Some(pid) = n.strip_prefix(&prefix).and_then(|r| r.strip_suffix(".new")) else {
+            continue;
+        };
+        if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let temp = entry.path();
+        let Ok(file) = map::open_existing(&temp) else {
+            continue;
+        };
+        let stale = file.metadata().is_ok_and(|m| {
+            m.file_type().is_file()
+                && m.modified()
+                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age >= STALE_TEMP_AGE))
+        });
+        if stale
+            && map::is_locked(&file, LOCK_PRODUCER).is_ok_and(|locked| !locked)
+            && map::still_named(&temp, &file)
+        {
+            let _ = std::fs::remove_file(&temp);
         }
     }
 }
