@@ -136,6 +136,16 @@ describe('NATS publisher and consumer', () => {
     expect(pub.drops()).toBe(0);
   });
 
+  it('lists in its synced event the symbols it takes: those asked for, or all of the feed', async () => {
+    const enc = new Encoder({ wire: 'v2', assets: ASSETS });
+    await publisher(enc);
+    const all = await consumer();
+    const eth = await consumer({ symbols: ['ethusdt'] });
+    const synced = (rec: Recorder): unknown[] => rec.events.filter((e) => e.kind === 'synced').map((e) => 'symbols' in e && e.symbols);
+    expect(synced(all.rec)).toEqual([['BTCUSDT', 'ETHUSDT']]);
+    expect(synced(eth.rec)).toEqual([['ETHUSDT']]);
+  });
+
   it('puts exactly one v2 frame in each message, on <prefix>.trades.<SYMBOL>', async () => {
     const trades = twoAssetStream(fixtureTrades().slice(0, 50));
     const enc = new Encoder({ wire: 'v2', assets: ASSETS });

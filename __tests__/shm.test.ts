@@ -124,6 +124,49 @@ describe('shm ring from Node', () => {
     expect(fs.lstatSync(`/dev/shm/${name}`).isSymbolicLink()).toBe(true);
   });
 
+  it('never takes over an empty or all-zero file it cannot prove is a queue, and leaves it as it was', () => {
+    // Another program may own such a file; this producer never leaves one (it names a queue only
+    // once the file is sized and its layout written), so the file is refused with how to remove it.
+    for (const [tag, bytes] of [['empty', 0], ['zeros', 4096 + 16384 + 4096]] as const) {
+      const name = qname(tag);
+      const file = `/dev/shm/${name}`;
+      fs.writeFileSync(file, Buffer.alloc(bytes));
+      const e = codeOf(() => ShmPublisher.create({ name, capacity: 4096 }));
+      expect(e.code).toBe('E_NOT_A_QUEUE');
+      expect(e.message).toContain(file);
+      expect(e.message).toMatch(bytes === 0 ? /it is empty/ : /not PERPRING/);
+      expect(e.message).toMatch(/remove it by hand/);
+      expect(fs.statSync(file).size).toBe(bytes);
+      expect(fs.readFileSync(file).every((b) => b === 0)).toBe(true);
+    }
+  });
+
+  it('never shows a half-made queue under its name, and leaves no temporary file behind', () => {
+    const name = qname('fresh');
+    const pub = track(ShmPublisher.create({ name, capacity: 4096 }));
+    expect(fs.readFileSync(`/dev/shm/${name}`).subarray(0, 8).toString('latin1')).toBe('PERPRING');
+    expect(fs.readdirSync('/dev/shm').filter((f) => f.includes(name) && f !== name)).toEqual([]);
+    pub.close();
+    expect(fs.existsSync(`/dev/shm/${name}`)).toBe(false);
+  });
+
+  it("removes a dead producer's stale temporary file of the queue, never a young one or another queue's", () => {
+    const name = qname('temps');
+    const temp = (n: string, pid: number): string => `/dev/shm/.${n}.${pid}.new`;
+    const old = [temp(name, 2 ** 22 + 1)];
+    const kept = [temp(name, 2 ** 22 + 2), temp(`${name}.9`, 2 ** 22 + 3), `/dev/shm/.${name}.x.new`];
+    try {
+      for (const f of [...old, ...kept]) fs.writeFileSync(f, Buffer.alloc(4096));
+      const longAgo = new Date(Date.now() - 60_000);
+      for (const f of [old[0], kept[1], kept[2]]) fs.utimesSync(f, longAgo, longAgo);
+      track(ShmPublisher.create({ name, capacity: 4096 }));
+      expect(old.filter((f) => fs.existsSync(f))).toEqual([]);
+      expect(kept.filter((f) => fs.existsSync(f))).toEqual(kept);
+    } finally {
+      for (const f of [...old, ...kept]) fs.rmSync(f, { force: true });
+    }
+  });
+
   it('refuses a live producer, replaces a dead one, and the attached consumer follows the new epoch', async () => {
     const name = qname('live');
     const child = await childProducer(name, 'from-child');

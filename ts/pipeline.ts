@@ -35,6 +35,13 @@ export interface Transport {
   close(): Promise<void>;
   /** Trades are missing and the wire format has no frame to say so (v1): tell consumers otherwise. */
   uncarriedGap?(g: GapEvent): void;
+  /**
+   * Called by Pipeline.start(): the pipeline owns heartbeats and publishes each to every transport
+   * (per its `heartbeatMs`, none if 0), so a transport that would send heartbeats of its own must
+   * stop: a v2 heartbeat takes a stream sequence number, and one sent on a single transport looks
+   * like a lost frame to the consumers of all the others.
+   */
+  heartbeatsFromPipeline?(): void;
 }
 
 /** What the pipeline needs of a trade source (Binance, the local exchange, a replay). */
@@ -181,6 +188,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   /** Attaches to the source; starts it unless the caller already did (`startSource: false`). */
   async start(opts: { startSource?: boolean } = {}): Promise<void> {
     const { source, encoder } = this.opts;
+    for (const t of this.opts.transports) t.heartbeatsFromPipeline?.();
     source.on('trade', this.onTrade);
     source.on('gap', this.onGap);
     if ((this.opts.parse ?? 'rust') === 'rust' && encoder.ingest && isIngestSource(source)) {

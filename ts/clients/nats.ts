@@ -67,7 +67,7 @@ export interface SyncedEvent {
   /** 1 for the first snapshot, then one more per resync. */
   sync: number;
   reason: SyncReason;
-  /** The feed's symbols, as the snapshot lists them. */
+  /** The symbols this consumer takes, in the feed's order: those asked for, else all of the feed's. */
   symbols: readonly string[];
 }
 
@@ -345,7 +345,9 @@ export class NatsConsumer extends EventEmitter implements AsyncIterable<NatsCons
     this.state = 'live';
     this.retryMs = this.opts.retryMinMs;
     this.counters.syncs += 1;
-    const ev: SyncedEvent = { kind: 'synced', sync: this.counters.syncs, reason, symbols: decoder.symbols };
+    const wanted = this.symbols;
+    const symbols = wanted ? decoder.symbols.filter((sym) => wanted.includes(sym)) : decoder.symbols;
+    const ev: SyncedEvent = { kind: 'synced', sync: this.counters.syncs, reason, symbols };
     this.logger.info('nats consumer synced from a snapshot', { sync: ev.sync, reason });
     this.emit('synced', ev);
     this.push(ev);

@@ -10,7 +10,7 @@ import { noopLogger, RateLimitedLog, type Logger } from '../observe/logger';
 import type { GapEvent, SymbolInfo, Trade } from '../types';
 import { Backoff, sleep } from './backoff';
 import { StreamConnection, type ConnectionOptions, type WsClient } from './connection';
-import { DEFAULT_REST_URL, DEFAULT_WS_URL } from './endpoints';
+import { checkUrl, DEFAULT_REST_URL, DEFAULT_WS_URL, REST_PROTOCOLS, WS_PROTOCOLS } from './endpoints';
 import { parseFrame, receiveTimes, wallOfMono } from './parse';
 import { FramePool } from './frame-pool';
 import type { IngestLink, IngestPort } from '../pipeline';
@@ -66,6 +66,12 @@ export interface SymbolStats {
   missed: number;
   duplicates: number;
   backfilled: number;
+  /**
+   * Frames of this symbol refused as malformed (e.g. a trade id past 2^53), also in the source's
+   * `malformed`; each is logged with its symbol (malformed frames of any symbol: at most 5 per
+   * 10 s, then a count of the rest).
+   */
+  malformed: number;
   lastId?: number;
 }
 
@@ -121,7 +127,7 @@ class SymState {
   private heldTrades: Pending[] = [];
   overlapped = false;
   queue: Pending[] = [];
-  stats: SymbolStats = { trades: 0, gaps: 0, missed: 0, duplicates: 0, backfilled: 0 };
+  stats: SymbolStats = { trades: 0, gaps: 0, missed: 0, duplicates: 0, backfilled: 0, malformed: 0 };
 
   /**
    * `ids` and `flags` are shared with the fast path (`Encoder.ingest` advances `ids` and reads
@@ -254,8 +260,8 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
     if (!Array.isArray(opts.symbols) || opts.symbols.length === 0) {
       throw new PerpSignalError('E_NO_SYMBOLS', 'name at least one symbol, e.g. BTCUSDT');
     }
-    checkUrl('wsUrl', opts.wsUrl, ['ws:', 'wss:'], 'wss://fstream.binance.com/public');
-    checkUrl('restUrl', opts.restUrl, ['http:', 'https:'], 'https://fapi.binance.com');
+    checkUrl('wsUrl', opts.wsUrl, WS_PROTOCOLS, DEFAULT_WS_URL);
+    checkUrl('restUrl', opts.restUrl, REST_PROTOCOLS, DEFAULT_REST_URL);
     this.opts = { ...opts };
     this.symbols = [...new Set(opts.symbols.map((s) => s.trim().toUpperCase()))];
     this.logger = opts.logger ?? noopLogger;
@@ -550,10 +556,18 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
     switch (f.kind) {
       case 'trade':
         break;
-      case 'malformed':
+      case 'malformed': {
         this.counters.malformed += 1;
-        this.badLog.warn('malformed', `malformed frame (${f.why}) ignored`, { sample: text.slice(0, 120), connection });
+        // A trade of ours refused: its symbol goes quiet if every later frame is refused too, so
+        // say which symbol, counted per symbol. (A refused id that is readable is announced as a
+        // gap by the next trade, whose id jumps past it.)
+        const ours = f.symbol === undefined ? undefined : this.state.get(f.symbol);
+        if (ours) ours.stats.malformed += 1;
+        const symbol = ours ? f.symbol : undefined;
+        const fields = { ...(symbol ? { symbol } : {}), sample: text.slice(0, 120), connection };
+        this.badLog.warn('malformed', `malformed frame (${f.why}) ignored`, fields);
         return undefined;
+      }
       case 'error':
         this.counters.errorFrames += 1;
         this.badLog.warn('error-frame', `exchange sent an error frame: ${f.msg}`, { code: f.code, connection });
@@ -739,18 +753,5 @@ export class BinanceSource extends EventEmitter<SourceEvents> {
   private warn(w: SourceWarning): void {
     this.logger.warn(w.message, { code: w.code, symbol: w.symbol });
     this.emit('warning', w);
-  }
-}
-
-function checkUrl(name: string, value: string | undefined, protocols: string[], example: string): void {
-  if (value === undefined) return;
-  let url: URL | undefined;
-  try {
-    url = new URL(value);
-  } catch {
-    url = undefined;
-  }
-  if (!url || !protocols.includes(url.protocol)) {
-    throw new PerpSignalError('E_BAD_URL', `${name} ${JSON.stringify(value)} is not a ${protocols.join(' or ')} URL (e.g. ${example})`);
   }
 }

@@ -6,7 +6,8 @@ export type ParsedFrame =
   | { kind: 'error'; code: unknown; msg: string }
   | { kind: 'result'; id: unknown }
   | { kind: 'unknown'; event: string }
-  | { kind: 'malformed'; why: string };
+  /** `symbol`: the trade's `s`, when the frame is a trade object that has one. */
+  | { kind: 'malformed'; why: string; symbol?: string };
 
 interface TradePayload {
   e?: unknown;
@@ -41,17 +42,21 @@ export function parseFrame(text: string, recvWallNs: bigint, recvMonoNs: bigint)
   const d = (o.data !== undefined ? o.data : o) as TradePayload;
   if (typeof d !== 'object' || d === null) return { kind: 'malformed', why: 'data is not an object' };
   if (d.e !== 'trade') return { kind: 'unknown', event: typeof d.e === 'string' ? d.e : '(none)' };
+  const symbol = typeof d.s === 'string' ? { symbol: d.s } : {};
+  if (typeof d.t === 'number' && !Number.isSafeInteger(d.t)) {
+    // Real ids are ~5e9; one past 2^53 cannot be carried exactly (a JS number, the wire's gap ids).
+    return { kind: 'malformed', why: `trade id ${unsafeId(text, d.t)} is not an integer in 0..2^53`, ...symbol };
+  }
   if (
     typeof d.s !== 'string' ||
     typeof d.t !== 'number' ||
-    !Number.isSafeInteger(d.t) ||
     typeof d.p !== 'string' ||
     typeof d.q !== 'string' ||
     typeof d.T !== 'number' ||
     typeof d.E !== 'number' ||
     typeof d.m !== 'boolean'
   ) {
-    return { kind: 'malformed', why: 'trade lacks a field or has a wrong type' };
+    return { kind: 'malformed', why: 'trade lacks a field or has a wrong type', ...symbol };
   }
   return {
     kind: 'trade',
@@ -68,6 +73,11 @@ export function parseFrame(text: string, recvWallNs: bigint, recvMonoNs: bigint)
       recvMonoNs,
     },
   };
+}
+
+/** The id as the exchange wrote it (JSON.parse rounds past 2^53), for the log line. */
+function unsafeId(text: string, parsed: number): string {
+  return /"t"\s*:\s*(-?[0-9][0-9.eE+-]*)/.exec(text)?.[1] ?? String(parsed);
 }
 
 let monoBase = process.hrtime.bigint();

@@ -37,9 +37,10 @@ export interface TcpFanoutOptions {
   maxQueuedBytes?: number;
   /**
    * Send a heartbeat (v2; the v1 encoder has none) after this long without any frame; 0 disables.
-   * Default 1000. Set 0 when a pipeline already publishes heartbeats to every transport: a v2
-   * heartbeat takes a stream sequence number, so one sent on TCP alone would look like a lost
-   * frame to the consumers of the other transports.
+   * Default 1000. Applies to a fan-out used on its own: once a Pipeline starts with this fan-out
+   * among its transports, the pipeline's heartbeats (its own `heartbeatMs`) are the only ones and
+   * this option is ignored, since a v2 heartbeat takes a stream sequence number and one sent on TCP
+   * alone would look like a lost frame to the consumers of the other transports.
    */
   heartbeatMs?: number;
   /**
@@ -122,6 +123,8 @@ export class TcpFanout extends EventEmitter implements Transport {
   /** `host:port` once listening, for log lines. */
   where?: string;
   private heartbeatTimer?: NodeJS.Timeout;
+  /** A pipeline publishes the heartbeats (heartbeatsFromPipeline): never send our own. */
+  private pipelineHeartbeats = false;
   private nextId = 1;
   private lastSendAt = Date.now();
   private closing = false;
@@ -186,7 +189,7 @@ export class TcpFanout extends EventEmitter implements Transport {
         const addr = server.address() as net.AddressInfo;
         this.where = `${host}:${addr.port}`;
         this.logger.info('tcp fan-out listening', { host, port: addr.port, maxClients: this.opts.maxClients });
-        if (this.opts.heartbeatMs > 0) {
+        if (this.opts.heartbeatMs > 0 && !this.pipelineHeartbeats) {
           const hb = this.opts.heartbeatMs;
           this.heartbeatTimer = setInterval(() => this.heartbeat(hb), Math.max(5, Math.floor(hb / 4)));
           this.heartbeatTimer.unref();
@@ -295,6 +298,16 @@ export class TcpFanout extends EventEmitter implements Transport {
 
   stats(): TcpFanoutStats {
     return { clients: this.clients.size, ...this.counters };
+  }
+
+  /**
+   * A pipeline sends every transport its heartbeats (Transport hook, called by Pipeline.start()):
+   * the fan-out stops sending its own, whether listen() was called before or after.
+   */
+  heartbeatsFromPipeline(): void {
+    this.pipelineHeartbeats = true;
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
   }
 
   /** Clients connected now (the pipeline's Transport view). */

@@ -49,13 +49,13 @@ pub struct Producer {
 }
 
 impl Producer {
-    /// Creates `/dev/shm/<name>` holding a ring of `capacity` data bytes. A file left by a dead
-    /// producer is taken over (in place when the capacity matches, so attached consumers see the
-    /// new epoch); a live producer's file is never touched (`E_QUEUE_BUSY`).
+    /// Creates `/dev/shm/<name>` holding a ring of `capacity` data bytes. A ring left by a dead
+    /// producer (our magic and layout, producer lock free) is taken over (in place when the
+    /// capacity matches, so attached consumers see the new epoch); a live producer's file is never
+    /// touched (`E_QUEUE_BUSY`), nor is any file we cannot prove is a ring (`E_NOT_A_QUEUE`).
     pub fn create(name: &str, capacity: u64, opts: ProducerOptions) -> Result<Self, RingError> {
         let path = path_of(name)?;
         check_capacity(capacity)?;
-        let len = file_size(capacity);
         // Each round either succeeds or removes a stale file; a rival producer racing us for the
         // name ends the loop with E_QUEUE_BUSY on its lock.
         for _ in 0..8 {
@@ -65,18 +65,11 @@ impl Producer {
                         return Ok(Self::start(view, path, opts, true));
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => match map::create_new(&path) {
-                    Ok(file) => {
-                        if !map::try_lock(&file, LOCK_PRODUCER).map_err(|e| map::io_err("lock", &path, e))? {
-                            continue;
-                        }
-                        file.set_len(len).map_err(|e| map::io_err("resize", &path, e))?;
-                        let m = Mapping::new(file, len as usize, &path)?;
-                        return Ok(Self::start(RingView::new(m, capacity), path, opts, false));
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    if let Some(p) = Self::create_fresh(name, &path, capacity, opts)? {
+                        return Ok(p);
                     }
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                    Err(e) => return Err(map::io_err("create", &path, e)),
-                },
+                }
                 Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
                     return Err(RingError::NotAQueue {
                         path: path.display().to_string(),
@@ -91,6 +84,47 @@ impl Producer {
             &path,
             io::Error::other("the name kept changing under us; is another producer starting?"),
         ))
+    }
+
+    /// Makes the ring under a temporary name (a leading '.', which no queue name has), sized, locked
+    /// and with its layout written, then links it to the queue's name, which must still be free. So
+    /// the name never shows an empty or all-zero file of ours, even if we die half-way: such a file
+    /// under a queue's name belongs to someone else and is never taken over (see take_over). None
+    /// if another producer took the name meanwhile; dying here leaves only the temporary file.
+    fn create_fresh(
+        name: &str,
+        path: &std::path::Path,
+        capacity: u64,
+        opts: ProducerOptions,
+    ) -> Result<Option<Self>, RingError> {
+        let tmp = path.with_file_name(format!(".{name}.{}.new", std::process::id()));
+        // Left by a process of our pid that died here: the name is ours by construction.
+        let _ = std::fs::remove_file(&tmp);
+        sweep_stale_temps(name, path);
+        let file = map::create_new(&tmp).map_err(|e| map::io_err("create", &tmp, e))?;
+        let made = (|| {
+            if !map::try_lock(&file, LOCK_PRODUCER).map_err(|e| map::io_err("lock", &tmp, e))? {
+                return Err(map::io_err(
+                    "lock",
+                    &tmp,
+                    io::Error::other("a new file was locked by someone else"),
+                ));
+            }
+            let len = file_size(capacity);
+            let f = file.try_clone().map_err(|e| map::io_err("dup", &tmp, e))?;
+            f.set_len(len).map_err(|e| map::io_err("resize", &tmp, e))?;
+            let m = Mapping::new(f, len as usize, &tmp)?;
+            let producer = Self::start(RingView::new(m, capacity), path.to_path_buf(), opts, false);
+            match std::fs::hard_link(&tmp, path) {
+                Ok(()) => Ok(Some(producer)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+                Err(e) => Err(map::io_err("link", path, e)),
+            }
+        })();
+        // Dropping `file` only now keeps the lock held until the ring has its name.
+        let _ = std::fs::remove_file(&tmp);
+        drop(file);
+        made
     }
 
     fn start(view: RingView, path: PathBuf, opts: ProducerOptions, reused: bool) -> Self {
@@ -307,6 +341,46 @@ impl Drop for Producer {
     }
 }
 
+/// A temporary file is stale only this long after its last change: one younger may be a rival
+/// producer's, between creating and locking it.
+const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Best effort: removes the temporary files (`.<name>.<pid>.new`) of producers of this queue that
+/// died while creating it, so a crash loop cannot fill /dev/shm (a ring can be large). Only a
+/// regular file named exactly so, with its producer lock free, unchanged for STALE_TEMP_AGE.
+fn sweep_stale_temps(name: &str, path: &std::path::Path) {
+    let Some(dir) = path.parent() else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(n) = file_name.to_str() else { continue };
+        let Some(pid) = n.strip_prefix(&prefix).and_then(|r| r.strip_suffix(".new")) else {
+            continue;
+        };
+        if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let temp = entry.path();
+        let Ok(file) = map::open_existing(&temp) else {
+            continue;
+        };
+        let stale = file.metadata().is_ok_and(|m| {
+            m.file_type().is_file()
+                && m.modified()
+                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age >= STALE_TEMP_AGE))
+        });
+        if stale
+            && map::is_locked(&file, LOCK_PRODUCER).is_ok_and(|locked| !locked)
+            && map::still_named(&temp, &file)
+        {
+            let _ = std::fs::remove_file(&temp);
+        }
+    }
+}
+
 fn frame_len(framed: &[u8], off: usize) -> Result<usize, RingError> {
     let Some(b) = framed.get(off..off + 4) else {
         return Err(RingError::BadFrame {
@@ -353,47 +427,43 @@ fn take_over(
         });
     }
     let size = meta.len();
-    let head = if size >= CONTROL_SIZE as u64 {
+    let m = if size >= CONTROL_SIZE as u64 {
         let m = Mapping::new(file, CONTROL_SIZE, path)?;
         let magic = m.u64_at(OFF_MAGIC).load(Ordering::Acquire);
-        if magic != MAGIC && magic != 0 {
+        // All zeros is not ours either: a producer names a ring only once its layout is written
+        // (create_fresh), so another program may own such a file.
+        if magic != MAGIC {
             return Err(RingError::NotAQueue {
                 path: p(),
                 why: "its magic number is not PERPRING".into(),
             });
         }
-        Ok(m)
+        m
     } else if size == 0 {
-        Err(file) // a producer died between creating and sizing the file
+        // Versions before create_fresh could leave this after dying between create and resize;
+        // now only another program can, and we cannot tell which: refuse, never delete.
+        return Err(RingError::NotAQueue {
+            path: p(),
+            why: "it is empty, and a perp-signal producer never leaves an empty file".into(),
+        });
     } else {
         return Err(RingError::NotAQueue {
             path: p(),
             why: format!("it is only {size} bytes long"),
         });
     };
-    let (file, same_layout) = match head {
-        Ok(m) => {
-            let same = m.u32_at(OFF_VERSION).load(Ordering::Relaxed) == LAYOUT_VERSION
-                && m.u64_at(OFF_CAPACITY).load(Ordering::Relaxed) == capacity
-                && size == file_size(capacity);
-            let f = m.file().try_clone().map_err(|e| map::io_err("dup", path, e))?;
-            if !map::try_lock(&f, LOCK_PRODUCER).map_err(|e| map::io_err("lock", path, e))? {
-                let pid = m.u32_at(OFF_PRODUCER_PID).load(Ordering::Relaxed);
-                return Err(RingError::ProducerBusy { path: p(), pid });
-            }
-            if !same && m.u32_at(OFF_VERSION).load(Ordering::Relaxed) == LAYOUT_VERSION {
-                // Consumers still mapping the old file learn that it is finished.
-                m.u64_at(OFF_EPOCH).store(EPOCH_CLOSED, Ordering::Release);
-            }
-            (f, same)
-        }
-        Err(file) => {
-            if !map::try_lock(&file, LOCK_PRODUCER).map_err(|e| map::io_err("lock", path, e))? {
-                return Err(RingError::ProducerBusy { path: p(), pid: 0 });
-            }
-            (file, false)
-        }
-    };
+    let same_layout = m.u32_at(OFF_VERSION).load(Ordering::Relaxed) == LAYOUT_VERSION
+        && m.u64_at(OFF_CAPACITY).load(Ordering::Relaxed) == capacity
+        && size == file_size(capacity);
+    let file = m.file().try_clone().map_err(|e| map::io_err("dup", path, e))?;
+    if !map::try_lock(&file, LOCK_PRODUCER).map_err(|e| map::io_err("lock", path, e))? {
+        let pid = m.u32_at(OFF_PRODUCER_PID).load(Ordering::Relaxed);
+        return Err(RingError::ProducerBusy { path: p(), pid });
+    }
+    if !same_layout && m.u32_at(OFF_VERSION).load(Ordering::Relaxed) == LAYOUT_VERSION {
+        // Consumers still mapping the old file learn that it is finished.
+        m.u64_at(OFF_EPOCH).store(EPOCH_CLOSED, Ordering::Release);
+    }
     if same_layout {
         let len = file_size(capacity) as usize;
         return Ok(Some(RingView::new(Mapping::new(file, len, path)?, capacity)));
