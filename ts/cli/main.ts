@@ -3,7 +3,7 @@ import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { hasCode } from '../errors';
 import { createLogger } from '../observe/logger';
-import { checkNotEmpty, checkNumbers, logOptions, USAGE_CODES } from './options';
+import { checkNotEmpty, checkNumbers, logOptions, rawFlag, USAGE_CODES } from './options';
 import { exchangeCommand } from './exchange';
 import { recordCommand } from './record';
 import { watchCommand } from './watch';
@@ -49,10 +49,6 @@ interface Reporting {
   json: boolean;
 }
 
-function flagIs(argv: readonly string[], name: string, value: string): boolean {
-  return argv.some((a, i) => a === `--${name}=${value}` || (a === `--${name}` && argv[i + 1] === value));
-}
-
 /** The last word on stderr: one line (a JSON line with `--log-format json`), a stack only with debug. */
 function report(e: unknown, how: Reporting, hint?: string): void {
   const msg = e instanceof Error ? e.message : String(e);
@@ -67,7 +63,7 @@ function report(e: unknown, how: Reporting, hint?: string): void {
 }
 
 export async function main(argv: string[] = hideBin(process.argv)): Promise<void> {
-  const how: Reporting = { debug: flagIs(argv, 'log-level', 'debug'), json: flagIs(argv, 'log-format', 'json') };
+  const how: Reporting = { debug: rawFlag(argv, 'log-level') === 'debug', json: rawFlag(argv, 'log-format') === 'json' };
   let parser = yargs(argv)
     .scriptName('perp-signal')
     .usage('$0 --assets BTCUSDT,ETHUSDT <tcp|shm|nats> [options]\n\nLow-latency forwarder of Binance USD-M trades.')

@@ -8,7 +8,7 @@ import type { CommandModule } from 'yargs';
 import { NatsConsumer, type NatsConsumerEvent } from '../clients/nats';
 import { PerpSignalError } from '../errors';
 import { natsSubjects } from '../transports/nats-subjects';
-import { loggerFrom, parseAssets, type LogArgs } from './options';
+import { loggerFrom, parseAssets, splitList, type LogArgs } from './options';
 import { formatTrade } from './trade-line';
 
 interface Args extends LogArgs {
@@ -58,14 +58,13 @@ export const natsConsumerCommand: CommandModule<object, Args> = {
       .check((a) => {
         natsSubjects(a.prefix); // E_NATS_PREFIX: a usage error
         if (!Number.isInteger(a.count) || a.count < 0) usage(`--count ${a.count} must be a whole number of trades (0: no limit)`);
-        const urls = a.url.flatMap((u) => String(u).split(',')).filter((u) => u.trim());
-        if (urls.length === 0) usage('--url needs a NATS server URL, e.g. nats://127.0.0.1:4222');
+        if (splitList(a.url).length === 0) usage('--url needs a NATS server URL, e.g. nats://127.0.0.1:4222');
         return true;
       }),
   handler: async (argv) => {
     const logger = loggerFrom(argv);
     const symbols = argv.symbols === undefined ? undefined : parseAssets(argv.symbols);
-    const url = argv.url.flatMap((u) => String(u).split(',')).map((u) => u.trim()).filter((u) => u);
+    const url = splitList(argv.url);
     const consumer = await NatsConsumer.connect({ url, prefix: argv.prefix, symbols, logger });
     const stop = (): void => void consumer.close();
     process.once('SIGINT', stop);

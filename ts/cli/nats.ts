@@ -6,6 +6,7 @@
 import type { CommandModule } from 'yargs';
 import { NatsPublisher } from '../transports/nats';
 import { runForwarder, withForwarderOptions, type ForwarderArgs } from './forward';
+import { checkPositive } from './options';
 
 interface Args extends ForwarderArgs {
   url: string;
@@ -26,8 +27,7 @@ export const natsCommand: CommandModule<object, Args> = {
         describe: 'Bytes the NATS server may leave unread (no PING answered after them) before frames are dropped and counted',
       })
       .check((a) => {
-        const v = a['max-unconfirmed-bytes'];
-        if (!(Number.isFinite(v) && v > 0)) throw new Error(`--max-unconfirmed-bytes must be a positive number of bytes, got ${v}`);
+        checkPositive('max-unconfirmed-bytes', a['max-unconfirmed-bytes']);
         return true;
       }) as never,
   handler: (argv) =>

@@ -13,10 +13,7 @@ const SYMBOL_RE = /^[A-Z0-9]{2,30}$/;
  * case; duplicates are folded, first occurrence keeps its index.
  */
 export function parseAssets(raw: unknown, wire: 'v1' | 'v2' = 'v2'): string[] {
-  const items = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw])
-    .flatMap((v) => String(v).split(','))
-    .map((s) => s.trim().toUpperCase())
-    .filter((s) => s.length > 0);
+  const items = splitList(raw).map((s) => s.toUpperCase());
   const out: string[] = [];
   for (const s of items) {
     if (!SYMBOL_RE.test(s)) {
@@ -38,6 +35,14 @@ export function parseAssets(raw: unknown, wire: 'v1' | 'v2' = 'v2'): string[] {
     );
   }
   return out;
+}
+
+/** A list option's values, comma lists and repeats alike (`--x a,b --x c`): trimmed, blanks left out. */
+export function splitList(raw: unknown): string[] {
+  return (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw])
+    .flatMap((v) => String(v).split(','))
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
 }
 
 export const logOptions = {
@@ -122,8 +127,8 @@ export function checkNotEmpty(parsed: Record<string, unknown>): true {
   for (const [k, v] of Object.entries(parsed)) {
     if (k === '_' || k === '$0' || /[A-Z]/.test(k)) continue;
     const values: unknown[] = Array.isArray(v) ? v : [v];
-    if (values.some((x) => typeof x === 'string' && x.trim() === '')) {
-      const typed = values.find((x) => typeof x === 'string' && x.trim() === '');
+    const typed = values.find((x) => typeof x === 'string' && x.trim() === '');
+    if (typed !== undefined) {
       throw new PerpSignalError('E_USAGE', `--${k} needs a value, got ${JSON.stringify(typed)}: give one, or leave --${k} out for its default if it has one (--help)`);
     }
   }

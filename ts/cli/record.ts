@@ -4,7 +4,7 @@ import * as zlib from 'node:zlib';
 import type { CommandModule } from 'yargs';
 import { PerpSignalError } from '../errors';
 import { BinanceSource, endpointOptions, resolveEndpoints, symbolFromAsset } from '../source';
-import { loggerFrom, type LogArgs } from './options';
+import { loggerFrom, splitList, type LogArgs } from './options';
 
 interface RecordArgs extends LogArgs {
   assets: string[];
@@ -36,9 +36,7 @@ export const recordCommand: CommandModule<object, RecordArgs> = {
         return true;
       }),
   handler: async (a) => {
-    const symbols = [
-      ...new Set(a.assets.flatMap((s) => String(s).split(',')).map((s) => s.trim()).filter(Boolean).map(symbolFromAsset)),
-    ];
+    const symbols = [...new Set(splitList(a.assets).map(symbolFromAsset))];
     const { wsUrl, restUrl } = resolveEndpoints(a);
     const logger = loggerFrom(a);
     const source = new BinanceSource({ symbols, wsUrl, restUrl, logger });
